@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// One Vitest run for the whole monorepo. Workspace packages resolve to their TypeScript
+// sources through the "source" export condition, so tests never need a stale dist/.
+export default defineConfig({
+  resolve: { conditions: ['source'] },
+  test: {
+    include: ['*/test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'dashboard/**/node_modules/**'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
