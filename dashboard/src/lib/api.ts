@@ -42,7 +42,11 @@ export const DISPOSITION_LABELS: Readonly<Record<Disposition, string>> = {
   other: 'Other',
 };
 
-/** A monitoring alarm: the signals of one premises grouped until an operator closes it. */
+/**
+ * A monitoring alarm: the signals of one premises grouped until an operator closes it.
+ * The cloud sends `id` as an integer; the console keys everything by its string form
+ * (see `normalizeAlarm`), so either works on the wire.
+ */
 export interface Alarm {
   id: string;
   gateway_id: string;
@@ -71,8 +75,13 @@ export type StoredEvent = Omit<GatewayEvent, 'ts'> & {
   ts: number | string;
   gateway_id?: string;
   received_at?: string | number;
-  alarm_id?: string | null;
+  alarm_id?: string | number | null;
 };
+
+/** Makes an alarm from the wire safe to key by id (the cloud's ids are integers). */
+export function normalizeAlarm(raw: Alarm): Alarm {
+  return typeof raw.id === 'string' ? raw : { ...raw, id: String(raw.id) };
+}
 
 export interface Gateway {
   gateway_id: string;
@@ -174,19 +183,32 @@ export const api = {
   logout(): Promise<void> {
     return request<void>('POST', '/api/auth/logout', undefined, { quiet401: true });
   },
-  alarms(status: 'open' | 'closed' | 'all' = 'open', fetchFn?: FetchFn): Promise<{ alarms: Alarm[] }> {
-    return request('GET', `/api/alarms?status=${status}`, undefined, { fetch: fetchFn });
+  async alarms(status: 'open' | 'closed' | 'all' = 'open', fetchFn?: FetchFn): Promise<{ alarms: Alarm[] }> {
+    const r = await request<{ alarms: Alarm[] }>('GET', `/api/alarms?status=${status}`, undefined, {
+      fetch: fetchFn,
+    });
+    return { alarms: r.alarms.map(normalizeAlarm) };
   },
-  alarm(id: string, fetchFn?: FetchFn): Promise<{ alarm: Alarm; events: StoredEvent[] }> {
-    return request('GET', `/api/alarms/${encodeURIComponent(id)}`, undefined, { fetch: fetchFn });
+  async alarm(id: string, fetchFn?: FetchFn): Promise<{ alarm: Alarm; events: StoredEvent[] }> {
+    const r = await request<{ alarm: Alarm; events: StoredEvent[] }>(
+      'GET',
+      `/api/alarms/${encodeURIComponent(id)}`,
+      undefined,
+      {
+        fetch: fetchFn,
+      },
+    );
+    return { alarm: normalizeAlarm(r.alarm), events: r.events ?? [] };
   },
-  claim(id: string): Promise<{ alarm: Alarm }> {
-    return request('POST', `/api/alarms/${encodeURIComponent(id)}/claim`, {});
+  async claim(id: string): Promise<{ alarm: Alarm }> {
+    const r = await request<{ alarm: Alarm }>('POST', `/api/alarms/${encodeURIComponent(id)}/claim`, {});
+    return { alarm: normalizeAlarm(r.alarm) };
   },
-  close(id: string, disposition: Disposition, notes?: string): Promise<{ alarm: Alarm }> {
+  async close(id: string, disposition: Disposition, notes?: string): Promise<{ alarm: Alarm }> {
     const body: { disposition: Disposition; notes?: string } = { disposition };
     if (notes?.trim()) body.notes = notes.trim();
-    return request('POST', `/api/alarms/${encodeURIComponent(id)}/close`, body);
+    const r = await request<{ alarm: Alarm }>('POST', `/api/alarms/${encodeURIComponent(id)}/close`, body);
+    return { alarm: normalizeAlarm(r.alarm) };
   },
   gateways(fetchFn?: FetchFn): Promise<{ gateways: Gateway[] }> {
     return request('GET', '/api/gateways', undefined, { fetch: fetchFn });

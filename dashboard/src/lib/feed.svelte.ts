@@ -5,15 +5,13 @@
 // was missed; on every reconnect we also re-fetch the list, and merging by id (newest
 // copy wins, see queue.ts) makes replays and overlaps harmless: nothing missed, nothing
 // shown twice.
-import { ALARM_STREAM_URL, type Alarm, ApiError, api } from './api';
+import { ALARM_STREAM_URL, type Alarm, ApiError, api, normalizeAlarm } from './api';
 import { type AlarmMap, applyChange, applyList, queueOf } from './queue';
 import { beep } from './sound';
 
 export type Connection = 'connecting' | 'live' | 'reconnecting' | 'offline';
 
 const MUTE_KEY = 'mertah.console.muted';
-/** After the stream opens, the cloud first replays the current open alarms: no alert for those. */
-const SNAPSHOT_QUIET_MS = 2500;
 
 function now(): number {
   return performance.now();
@@ -37,7 +35,6 @@ class AlarmFeed {
   #map: AlarmMap = new Map();
   #es: EventSource | null = null;
   #everOpened = false;
-  #openedAt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
   #listeners = new Set<(a: Alarm) => void>();
@@ -117,7 +114,9 @@ class AlarmFeed {
     const { isNew, changed } = applyChange(this.#map, alarm, now());
     if (!changed) return;
     this.version++;
-    if (isNew && live && this.loaded && now() - this.#openedAt > SNAPSHOT_QUIET_MS) {
+    // Before the first list arrives, the stream's opening snapshot is not news; after it,
+    // an id the console has never seen is a new alarm (also one replayed on reconnect).
+    if (isNew && live && this.loaded) {
       this.fresh = { ...this.fresh, [alarm.id]: Date.now() };
       setTimeout(() => {
         const { [alarm.id]: _, ...rest } = this.fresh;
@@ -140,7 +139,6 @@ class AlarmFeed {
     this.#es = es;
     es.addEventListener('open', () => {
       if (this.#es !== es) return;
-      this.#openedAt = now();
       this.connection = 'live';
       if (this.#everOpened) void this.refresh();
       this.#everOpened = true;
@@ -153,7 +151,9 @@ class AlarmFeed {
       } catch {
         return;
       }
-      if (alarm && typeof alarm.id === 'string') this.#apply(alarm, true);
+      if (alarm && (typeof alarm.id === 'string' || typeof alarm.id === 'number')) {
+        this.#apply(normalizeAlarm(alarm), true);
+      }
     });
     es.addEventListener('error', () => {
       if (this.#es !== es) return;

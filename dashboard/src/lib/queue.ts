@@ -166,7 +166,7 @@ export function formatTime(t: string | number | null | undefined, nowMs = Date.n
 }
 
 export function partitionZone(partition: number | null | undefined, zone: number | null | undefined): string {
-  const p = partition === null || partition === undefined ? '—' : String(partition);
-  const z = zone === null || zone === undefined ? '—' : String(zone);
-  return `P${p} / Z${z}`;
+  const z = zone === null || zone === undefined ? null : `Zone ${zone}`;
+  const p = partition === null || partition === undefined ? null : `Part ${partition}`;
+  return [z, p].filter(Boolean).join(' · ') || '—';
 }

@@ -14,7 +14,8 @@ export const load: LayoutLoad = async ({ fetch, url }) => {
       const next = url.pathname + url.search;
       redirect(307, next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`);
     }
-    if (err instanceof ApiError) error(err.status >= 400 ? err.status : 503, { message: err.message, code: err.code });
+    if (err instanceof ApiError)
+      error(err.status >= 400 ? err.status : 503, { message: err.message, code: err.code });
     throw err;
   }
 };
