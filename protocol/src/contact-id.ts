@@ -84,6 +84,7 @@ export function classOf(code: string): EventClass {
   if (n >= 400 && n <= 499) return 'open_close';
   if (n >= 500 && n <= 599) return 'bypass';
   if (n >= 600 && n <= 615) return 'test';
+  if ((n >= 616 && n <= 629) || n === 641 || n === 654) return 'trouble';
   return 'other';
 }
 

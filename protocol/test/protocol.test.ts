@@ -44,6 +44,8 @@ describe('Contact ID table', () => {
     expect(classOf('154')).toBe('environmental');
     expect(classOf('381')).toBe('supervision');
     expect(classOf('602')).toBe('test');
+    expect(classOf('624')).toBe('trouble');
+    expect(defaultPriority('624')).toBe(5);
     const p = (c: string) => defaultPriority(c);
     expect(p('110')).toBeLessThan(p('130'));
     expect(p('130')).toBeLessThan(p('137'));

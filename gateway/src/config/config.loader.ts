@@ -56,7 +56,10 @@ export function premisesIssues(premises: PremisesConfig, base = '/premises'): Co
   premises.zones.forEach((z, i) => {
     const first = seen.get(z.zone);
     if (first !== undefined) {
-      issues.push({ path: `${base}/zones/${i}/zone`, message: `zone ${z.zone} already defined at /zones/${first}` });
+      issues.push({
+        path: `${base}/zones/${i}/zone`,
+        message: `zone ${z.zone} already defined at /zones/${first}`,
+      });
     } else seen.set(z.zone, i);
   });
   return issues;

@@ -1,0 +1,121 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../event-bus.js';
+import type { Outbox } from '../outbox/outbox.store.js';
+import type { AlarmMachine } from './alarm.machine.js';
+import type { AlarmInput, AlarmState, CommandOutcome, EventDraft } from './alarm.types.js';
+
+interface Queued {
+  input: AlarmInput;
+  resolve: (r: CommandOutcome | undefined) => void;
+  reject: (err: Error) => void;
+}
+
+export interface AlarmServiceDeps {
+  machine: AlarmMachine;
+  outbox: Outbox;
+  bus: EventBus;
+  logger: Logger;
+  /** Wall-clock epoch ms advancing monotonically (see createClock). */
+  clock: () => number;
+}
+
+/**
+ * Runs the pure machine against the durable state. Inputs are applied one after another;
+ * those that arrive together are committed in one outbox transaction with the resulting
+ * state. A failed commit rejects every input of its group and rolls the state back, so a
+ * redelivered input is processed again. Sirens follow the machine at once, committed or not:
+ * protecting the premises comes before bookkeeping.
+ */
+export class AlarmService {
+  private committed!: AlarmState;
+  private queue: Queued[] = [];
+  private draining = false;
+  private lastStatus = '';
+  private readonly log: Logger;
+
+  constructor(private readonly deps: AlarmServiceDeps) {
+    this.log = deps.logger.child({ component: 'alarm' });
+  }
+
+  /** Restores the stored state (or a fresh one); resumes delays exactly. */
+  start(): void {
+    const now = this.deps.clock();
+    const stored = this.deps.outbox.loadState<AlarmState>();
+    this.committed = this.deps.machine.reconcile(stored ?? undefined, now);
+    this.log.info({ restored: stored !== null, status: this.status() }, 'alarm machine ready');
+    this.publishStatus();
+  }
+
+  state(): AlarmState {
+    return this.committed;
+  }
+
+  status() {
+    return this.deps.machine.status(this.committed, this.deps.clock());
+  }
+
+  /** Applies one input; resolves once its consequences are durable (with the command outcome). */
+  submit(input: AlarmInput): Promise<CommandOutcome | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  tick(): Promise<CommandOutcome | undefined> {
+    return this.submit({ type: 'tick' });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const items = this.queue.splice(0);
+        const now = this.deps.clock();
+        let state = this.committed;
+        const drafts: EventDraft[] = [];
+        const results: Array<CommandOutcome | undefined> = [];
+        for (const item of items) {
+          const t = this.deps.machine.next(state, item.input, now);
+          state = t.state;
+          results.push(t.result);
+          for (const e of t.effects) {
+            if (e.kind === 'event') drafts.push(e.event);
+            else if (e.kind === 'siren') this.deps.bus.emitSiren({ partition: e.partition, on: e.on });
+            else this.log.info({ zone: e.zone, partition: e.partition }, 'chime');
+          }
+        }
+        const changed = drafts.length > 0 || JSON.stringify(state) !== JSON.stringify(this.committed);
+        if (changed) {
+          try {
+            await this.deps.outbox.enqueue(drafts, state);
+          } catch (err) {
+            for (const item of items) item.reject(err as Error);
+            continue;
+          }
+          this.committed = state;
+          for (const d of drafts) {
+            this.log.info(
+              { code: d.code, qualifier: d.qualifier, zone: d.zone, partition: d.partition },
+              d.text,
+            );
+          }
+        }
+        items.forEach((item, i) => {
+          item.resolve(results[i]);
+        });
+        this.publishStatus();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private publishStatus(): void {
+    const partitions = this.status();
+    const key = JSON.stringify(partitions);
+    if (key === this.lastStatus) return;
+    this.lastStatus = key;
+    this.deps.bus.emitAlarmStatus({ partitions });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './alarm.machine.js';
+export * from './alarm.service.js';
+export * from './alarm.types.js';
