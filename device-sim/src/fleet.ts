@@ -1,5 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
@@ -22,6 +23,12 @@ export interface FleetOptions {
   heartbeatS?: number;
   outbox?: { max_records?: number; batch_size?: number; window?: number };
   logLevel?: string;
+  /**
+   * The premises broker zigbee2mqtt and the gateways meet on: Mosquitto (what a Pi runs
+   * beside zigbee2mqtt; the default) or aedes in this process.
+   */
+  premisesBroker?: 'mosquitto' | 'aedes';
+  mosquittoPath?: string;
 }
 
 export interface FleetMember {
@@ -40,14 +47,17 @@ const LEAK_DEVICE = 'leak';
 /**
  * N premises, each a real gateway process with its own outbox, fed by its own emulated
  * zigbee2mqtt through one shared premises broker (a base topic per premises). The broker
- * lives in this process, so it outlives gateway crashes and queues QoS 1 sensor messages
- * for their persistent sessions, as Mosquitto does on a real Pi.
+ * outlives gateway crashes and queues QoS 1 sensor messages for the gateways' persistent
+ * sessions, as Mosquitto does beside zigbee2mqtt on a real Pi.
  */
 export class Fleet {
   readonly members: FleetMember[] = [];
   private broker: Aedes | null = null;
   private server: Server | null = null;
+  private mosquitto: ChildProcess | null = null;
   premisesPort = 0;
+  /** Connection errors the premises broker saw, by client id (for diagnosis). */
+  readonly brokerErrors: Array<{ client: string; error: string; at: number }> = [];
   readonly cloud: CloudClient;
 
   constructor(private readonly opts: FleetOptions) {
@@ -56,10 +66,8 @@ export class Fleet {
 
   async start(): Promise<void> {
     mkdirSync(this.opts.workDir, { recursive: true });
-    this.broker = await Aedes.createBroker();
-    this.server = createServer(this.broker.handle);
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.premisesPort = (this.server.address() as AddressInfo).port;
+    if ((this.opts.premisesBroker ?? 'mosquitto') === 'mosquitto') await this.startMosquitto();
+    else await this.startAedes();
 
     const prefix = this.opts.idPrefix ?? 'fleet';
     for (let i = 0; i < this.opts.gateways; i++) {
@@ -110,6 +118,46 @@ export class Fleet {
     }
   }
 
+  private async startAedes(): Promise<void> {
+    this.broker = await Aedes.createBroker();
+    const note = (client: { id?: string } | null, err: Error) =>
+      this.brokerErrors.push({ client: client?.id ?? '?', error: err.message, at: Date.now() });
+    this.broker.on('clientError', note);
+    this.broker.on('connectionError', note);
+    this.server = createServer(this.broker.handle);
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.premisesPort = (this.server.address() as AddressInfo).port;
+  }
+
+  private async startMosquitto(): Promise<void> {
+    const bin = this.opts.mosquittoPath ?? '/usr/sbin/mosquitto';
+    if (!existsSync(bin)) {
+      throw new Error(`Mosquitto not found at ${bin}: install Debian's mosquitto package (apt-get install mosquitto)`);
+    }
+    this.premisesPort = await freePort();
+    const conf = join(this.opts.workDir, 'mosquitto.conf');
+    writeFileSync(
+      conf,
+      [
+        `listener ${this.premisesPort} 127.0.0.1`,
+        'allow_anonymous true',
+        'persistence false',
+        'max_queued_messages 100000',
+        'max_inflight_messages 100',
+        'set_tcp_nodelay true',
+        `log_dest file ${join(this.opts.workDir, 'mosquitto.log')}`,
+        '',
+      ].join('\n'),
+    );
+    this.mosquitto = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+    const t0 = Date.now();
+    while (!(await canConnect(this.premisesPort))) {
+      if (this.mosquitto.exitCode !== null) throw new Error(`mosquitto exited (${this.mosquitto.exitCode})`);
+      if (Date.now() - t0 > 10_000) throw new Error('mosquitto did not start listening within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Flips the leak sensor: wet -> a 154 alarm, dry -> its restore. One change, one event. */
   async toggle(m: FleetMember): Promise<void> {
     const wet = m.emulator.get(LEAK_DEVICE)?.state.water_leak === true;
@@ -140,5 +188,34 @@ export class Fleet {
     await Promise.all(this.members.map((m) => m.process.close()));
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
+    const m = this.mosquitto;
+    if (m && m.exitCode === null) {
+      await new Promise<void>((r) => {
+        m.once('exit', () => r());
+        m.kill('SIGTERM');
+      });
+    }
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export interface ServiceOptions {
@@ -34,7 +35,11 @@ export class ServiceProcess {
 
   start(): Promise<ReadyLine> {
     const o = this.opts;
-    if (o.logFile && !this.log) this.log = createWriteStream(o.logFile, { flags: 'a' });
+    if (o.logFile && !this.log) {
+      mkdirSync(dirname(o.logFile), { recursive: true });
+      this.log = createWriteStream(o.logFile, { flags: 'a' });
+      this.log.on('error', () => {}); // a log we cannot write must not take the service down
+    }
     const child = spawn(o.command, o.args, {
       cwd: o.cwd,
       env: { ...process.env, ...o.env },

@@ -4,9 +4,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startPostgres } from '../../cloud/test/support/postgres.js';
 import { type CloudHandle, startCloud, tmp, waitFor } from './support.js';
 
-const GATEWAYS = 20;
-const CHANGES = 500;
-const BURST_MS = 20_000;
+const GATEWAYS = Number(process.env.MERTAH_FLEET_GATEWAYS ?? 20);
+const CHANGES = Number(process.env.MERTAH_FLEET_CHANGES ?? 500);
+const BURST_MS = Number(process.env.MERTAH_FLEET_BURST_MS ?? 20_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +63,7 @@ describe.each<Backend>(['pglite', 'postgresql'])('exactly once under faults (%s)
     for (const m of fleet.members) expect(m.process.exits).toBe(1);
 
     await waitFor(
-      'every gateway fully acknowledged',
+      `every gateway fully acknowledged (premises broker errors: ${JSON.stringify(fleet.brokerErrors)})`,
       async () => {
         const { gateways } = await fleet.cloud.gateways();
         const ours = gateways.filter((g) => fleet.members.some((m) => m.gatewayId === g.gateway_id));
@@ -73,6 +73,7 @@ describe.each<Backend>(['pglite', 'postgresql'])('exactly once under faults (%s)
       500,
     );
     await sleep(1500); // late duplicates, if any, would land now
+    if (fleet.brokerErrors.length) console.log('premises broker errors', JSON.stringify(fleet.brokerErrors));
 
     for (const m of fleet.members) {
       expect(m.changes).toBe(CHANGES);

@@ -59,7 +59,10 @@ async function main(): Promise<void> {
     await controller.stop();
     process.exit(e.code === 'E_OUTBOX_OPEN' ? EX_CONFIG : 1);
   }
-  logger.info({ gateway_id: config.gateway_id, premises_port: controller.premisesPort }, 'ready');
+  // The ready line is part of the process contract (docs/contracts.md): printed whatever the level.
+  logger
+    .child({}, { level: 'info' })
+    .info({ gateway_id: config.gateway_id, premises_port: controller.premisesPort }, 'ready');
 }
 
 void main();
