@@ -34,7 +34,7 @@ export async function startCloud(opts: { dataDir: string; databaseUrl?: string; 
     MERTAH_DATA_DIR: opts.dataDir,
     MERTAH_DEMO: '1',
     MERTAH_DEMO_TOKEN: token,
-    LOG_LEVEL: process.env.MERTAH_TEST_CLOUD_LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: 'warn',
   };
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   else delete env.DATABASE_URL;

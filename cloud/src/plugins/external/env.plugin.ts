@@ -28,6 +28,11 @@ export interface CloudConfig {
   loginRateLimit: number;
   /** SSE keepalive comment interval. */
   sseKeepaliveMs: number;
+  /**
+   * In-memory PGlite only: a tarball from PGlite's dumpDataDir() to start from instead of
+   * running initdb (tests start many throwaway databases).
+   */
+  pgliteTemplate: string | null;
   /** Largest number of events (plus telemetry points) written by one ingest transaction. */
   ingestMaxRows: number;
 }
@@ -39,7 +44,8 @@ const DEFAULT_DASHBOARD_DIR = resolve(here, '..', '..', '..', '..', 'dashboard',
 function int(v: string | undefined, fallback: number, name: string): number {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number, got "${v}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${name} must be a port number, got "${v}"`);
   return n;
 }
 
@@ -68,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
     loginRateLimit: 10,
     sseKeepaliveMs: 15_000,
     ingestMaxRows: 5000,
+    pgliteTemplate: null,
   };
 }
 

@@ -16,7 +16,7 @@ declare module 'fastify' {
 /** PostgreSQL when DATABASE_URL is set, else PGlite on disk (or in memory without a data dir). */
 export async function openDb(config: CloudConfig): Promise<Db> {
   if (config.databaseUrl) return openPostgres(config.databaseUrl);
-  return openPglite(config.dataDir ? join(config.dataDir, 'pglite') : null);
+  return openPglite(config.dataDir ? join(config.dataDir, 'pglite') : null, config.pgliteTemplate);
 }
 
 export const dbPlugin = fp(

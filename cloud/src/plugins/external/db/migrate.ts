@@ -4,7 +4,14 @@ import { fileURLToPath } from 'node:url';
 import type { Db } from './db.types.js';
 
 /** cloud/migrations, from cloud/src/... and cloud/dist/... alike. */
-export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'migrations');
+export const MIGRATIONS_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  '..',
+  'migrations',
+);
 
 /** Applies every migrations/*.sql not yet applied, in name order, each in its own transaction. */
 export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {

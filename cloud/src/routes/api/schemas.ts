@@ -1,0 +1,87 @@
+import { ArmMode, CommandType, GatewayEvent } from '@mertah/protocol';
+import { type TSchema, Type } from '@sinclair/typebox';
+import { DISPOSITIONS } from '../../plugins/app/monitoring/alarms.repository.js';
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Time = Type.String({ format: 'date-time' });
+
+export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() }, { $id: 'Error' });
+
+export const User = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  display_name: Type.String(),
+  role: Type.Union([Type.Literal('operator'), Type.Literal('supervisor'), Type.Literal('admin')]),
+});
+
+export const Session = Type.Object({ user: User, csrf_token: Type.String() });
+
+export const Gateway = Type.Object({
+  gateway_id: Type.String(),
+  name: Type.String(),
+  online: Type.Boolean(),
+  last_seen_at: Nullable(Time),
+  last_seq: Type.Integer(),
+  acked_seq: Type.Integer(),
+});
+
+export const Alarm = Type.Object({
+  id: Type.Integer(),
+  gateway_id: Type.String(),
+  partition: Type.Integer(),
+  status: Type.Union([Type.Literal('open'), Type.Literal('claimed'), Type.Literal('closed')]),
+  priority: Type.Integer(),
+  event_class: Type.String(),
+  code: Type.String(),
+  zone: Nullable(Type.Integer()),
+  text: Type.String(),
+  event_count: Type.Integer(),
+  first_event_at: Time,
+  last_event_at: Time,
+  opened_at: Time,
+  claimed_by: Nullable(Type.String()),
+  claimed_at: Nullable(Time),
+  closed_by: Nullable(Type.String()),
+  closed_at: Nullable(Time),
+  disposition: Nullable(Type.String()),
+  notes: Nullable(Type.String()),
+});
+
+export const StoredEvent = Type.Composite([
+  GatewayEvent,
+  Type.Object({ gateway_id: Type.String(), received_at: Time, alarm_id: Nullable(Type.Integer()) }),
+]);
+
+export const Disposition = Type.Union(DISPOSITIONS.map((d) => Type.Literal(d)));
+
+export const CommandBody = Type.Object(
+  {
+    type: CommandType,
+    partition: Type.Optional(Type.Integer({ minimum: 1 })),
+    mode: Type.Optional(ArmMode),
+    zones: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 256 })),
+    force: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const CommandView = Type.Object({
+  command_id: Type.String(),
+  gateway_id: Type.String(),
+  type: Type.String(),
+  status: Type.Union([
+    Type.Literal('sent'),
+    Type.Literal('ok'),
+    Type.Literal('failed'),
+    Type.Literal('expired'),
+  ]),
+  result: Type.Unknown(),
+  issued_by: Type.String(),
+  issued_at: Time,
+  expires_at: Time,
+});
+
+/** The error answers a route can give, for the OpenAPI document. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
