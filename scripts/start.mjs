@@ -49,7 +49,8 @@ const cloud = new ServiceProcess({
   },
   logFile: join(logs, 'cloud.log'),
   onLine: (line) => {
-    if (line.msg === 'demo_login' && line.password) demoPassword = { username: line.username, password: line.password };
+    if (line.msg === 'demo_login' && line.password)
+      demoPassword = { username: line.username, password: line.password };
     warnLine('cloud')(line);
   },
 });
@@ -125,7 +126,9 @@ try {
 
   console.log('');
   say(`console:  ${baseUrl}/`);
-  say(`login:    ${demoPassword ? `${demoPassword.username} / ${demoPassword.password}` : 'see data/logs/cloud.log (demo_login)'}`);
+  say(
+    `login:    ${demoPassword ? `${demoPassword.username} / ${demoPassword.password}` : 'see data/logs/cloud.log (demo_login)'}`,
+  );
   say(`API docs: ${baseUrl}/api/docs   (Authorization: Bearer ${token})`);
   say(`logs:     ${logs}`);
   console.log('');

@@ -37,7 +37,9 @@ export class CloudClient {
     return this.request('POST', `/api/gateways/${gatewayId}/commands?wait=${waitS}`, cmd);
   }
 
-  gateways(): Promise<{ gateways: Array<{ gateway_id: string; online: boolean; last_seq: number; acked_seq: number }> }> {
+  gateways(): Promise<{
+    gateways: Array<{ gateway_id: string; online: boolean; last_seq: number; acked_seq: number }>;
+  }> {
     return this.request('GET', '/api/gateways');
   }
 
@@ -49,19 +51,24 @@ export class CloudClient {
     return this.request('POST', `/api/alarms/${alarmId}/claim`, {});
   }
 
-  close(alarmId: number | string, disposition: string, notes?: string): Promise<{ alarm: Record<string, unknown> }> {
+  close(
+    alarmId: number | string,
+    disposition: string,
+    notes?: string,
+  ): Promise<{ alarm: Record<string, unknown> }> {
     return this.request('POST', `/api/alarms/${alarmId}/close`, { disposition, notes });
   }
 
   /** Every event of a gateway, in seq order, paging with after_seq. */
-  async allEvents(gatewayId: string): Promise<Array<Record<string, unknown> & { seq: number; event_id: string }>> {
+  async allEvents(
+    gatewayId: string,
+  ): Promise<Array<Record<string, unknown> & { seq: number; event_id: string }>> {
     const out: Array<Record<string, unknown> & { seq: number; event_id: string }> = [];
     let after = 0;
     for (;;) {
-      const page = await this.request<{ events: Array<Record<string, unknown> & { seq: number; event_id: string }> }>(
-        'GET',
-        `/api/events?gateway_id=${encodeURIComponent(gatewayId)}&after_seq=${after}&limit=1000`,
-      );
+      const page = await this.request<{
+        events: Array<Record<string, unknown> & { seq: number; event_id: string }>;
+      }>('GET', `/api/events?gateway_id=${encodeURIComponent(gatewayId)}&after_seq=${after}&limit=1000`);
       out.push(...page.events);
       if (page.events.length < 1000) return out;
       after = page.events[page.events.length - 1]!.seq;

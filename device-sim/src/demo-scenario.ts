@@ -76,7 +76,10 @@ export function startTelemetry(emulator: Zigbee2MqttEmulator, everyMs = 30_000):
   const t = setInterval(() => {
     for (const d of emulator.list()) {
       const battery = Math.max(5, Number(d.state.battery ?? 100) - (Math.random() < 0.2 ? 1 : 0));
-      const linkquality = Math.max(0, Math.min(255, Number(d.state.linkquality ?? 100) + Math.round(Math.random() * 20 - 10)));
+      const linkquality = Math.max(
+        0,
+        Math.min(255, Number(d.state.linkquality ?? 100) + Math.round(Math.random() * 20 - 10)),
+      );
       emulator.update(d.friendly_name, { battery, linkquality }).catch(() => {});
     }
   }, everyMs);

@@ -33,7 +33,14 @@ export const PROFILES: Record<DeviceKind, DeviceProfile> = {
     description: 'Motion sensor',
     model_id: 'lumi.sensor_motion.aq2',
     power_source: 'Battery',
-    initial: { occupancy: false, battery: 100, voltage: 3175, illuminance: 0, illuminance_lux: 0, linkquality: 96 },
+    initial: {
+      occupancy: false,
+      battery: 100,
+      voltage: 3175,
+      illuminance: 0,
+      illuminance_lux: 0,
+      linkquality: 96,
+    },
   },
   water_leak: {
     kind: 'water_leak',
@@ -42,7 +49,14 @@ export const PROFILES: Record<DeviceKind, DeviceProfile> = {
     description: 'Water leak sensor',
     model_id: 'lumi.sensor_wleak.aq1',
     power_source: 'Battery',
-    initial: { water_leak: false, battery_low: false, tamper: false, battery: 100, voltage: 3025, linkquality: 84 },
+    initial: {
+      water_leak: false,
+      battery_low: false,
+      tamper: false,
+      battery: 100,
+      voltage: 3025,
+      linkquality: 84,
+    },
   },
   smoke: {
     kind: 'smoke',

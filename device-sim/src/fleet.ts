@@ -75,7 +75,9 @@ export class Fleet {
       const { secret } = await this.cloud.provisionGateway(gatewayId, `Fleet premises ${i + 1}`);
       const dataDir = join(this.opts.workDir, gatewayId);
       mkdirSync(dataDir, { recursive: true });
-      const zones: ZoneConfig[] = [{ zone: 1, name: 'Kitchen leak', type: 'water_24h', partition: 1, device: LEAK_DEVICE }];
+      const zones: ZoneConfig[] = [
+        { zone: 1, name: 'Kitchen leak', type: 'water_24h', partition: 1, device: LEAK_DEVICE },
+      ];
       const config = {
         gateway_id: gatewayId,
         data_dir: dataDir,
@@ -132,7 +134,9 @@ export class Fleet {
   private async startMosquitto(): Promise<void> {
     const bin = this.opts.mosquittoPath ?? '/usr/sbin/mosquitto';
     if (!existsSync(bin)) {
-      throw new Error(`Mosquitto not found at ${bin}: install Debian's mosquitto package (apt-get install mosquitto)`);
+      throw new Error(
+        `Mosquitto not found at ${bin}: install Debian's mosquitto package (apt-get install mosquitto)`,
+      );
     }
     this.premisesPort = await freePort();
     const conf = join(this.opts.workDir, 'mosquitto.conf');

@@ -56,7 +56,11 @@ export class ServiceProcess {
     });
     return new Promise<ReadyLine>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new Error(`${o.name} not ready after ${o.readyTimeoutMs ?? 30_000} ms; stderr: ${stderrTail.join('')}`));
+        reject(
+          new Error(
+            `${o.name} not ready after ${o.readyTimeoutMs ?? 30_000} ms; stderr: ${stderrTail.join('')}`,
+          ),
+        );
       }, o.readyTimeoutMs ?? 30_000);
       const rl = createInterface({ input: child.stdout! });
       rl.on('line', (line) => {
@@ -77,7 +81,10 @@ export class ServiceProcess {
       child.once('exit', (code, signal) => {
         this.exits++;
         clearTimeout(timer);
-        if (!this.ready) reject(new Error(`${o.name} exited (${code ?? signal}) before ready; stderr: ${stderrTail.join('')}`));
+        if (!this.ready)
+          reject(
+            new Error(`${o.name} exited (${code ?? signal}) before ready; stderr: ${stderrTail.join('')}`),
+          );
       });
     });
   }

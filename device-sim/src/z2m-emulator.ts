@@ -45,7 +45,12 @@ export class Zigbee2MqttEmulator {
       clientId: this.opts.clientId ?? `zigbee2mqtt_${randomBytes(4).toString('hex')}`,
       reconnectPeriod: 500,
       connectTimeout: 5000,
-      will: { topic: `${this.baseTopic}/bridge/state`, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: true },
+      will: {
+        topic: `${this.baseTopic}/bridge/state`,
+        payload: Buffer.from('{"state":"offline"}'),
+        qos: 1,
+        retain: true,
+      },
     });
     this.client = client;
     await new Promise<void>((resolve, reject) => {
@@ -63,7 +68,12 @@ export class Zigbee2MqttEmulator {
     const c = this.client;
     this.client = null;
     if (!c) return;
-    await c.publishAsync(`${this.baseTopic}/bridge/state`, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => {});
+    await c
+      .publishAsync(`${this.baseTopic}/bridge/state`, JSON.stringify({ state: 'offline' }), {
+        qos: 1,
+        retain: true,
+      })
+      .catch(() => {});
     await c.endAsync();
   }
 
@@ -86,7 +96,10 @@ export class Zigbee2MqttEmulator {
     this.devices.set(friendlyName, dev);
     if (announce && this.client) {
       const p = PROFILES[kind];
-      await this.pub('bridge/event', { type: 'device_joined', data: { friendly_name: friendlyName, ieee_address: dev.ieee_address } });
+      await this.pub('bridge/event', {
+        type: 'device_joined',
+        data: { friendly_name: friendlyName, ieee_address: dev.ieee_address },
+      });
       await this.pub('bridge/event', {
         type: 'device_interview',
         data: {
@@ -145,7 +158,13 @@ export class Zigbee2MqttEmulator {
           network_address: 1000 + i,
           supported: true,
           friendly_name: d.friendly_name,
-          definition: { model: p.model, vendor: p.vendor, description: p.description, options: [], exposes: [] },
+          definition: {
+            model: p.model,
+            vendor: p.vendor,
+            description: p.description,
+            options: [],
+            exposes: [],
+          },
           power_source: p.power_source,
           model_id: p.model_id,
           interviewing: false,
@@ -154,7 +173,10 @@ export class Zigbee2MqttEmulator {
       }),
     ];
     if (!this.client) return;
-    await this.client.publishAsync(`${this.baseTopic}/bridge/devices`, JSON.stringify(list), { qos: 1, retain: true });
+    await this.client.publishAsync(`${this.baseTopic}/bridge/devices`, JSON.stringify(list), {
+      qos: 1,
+      retain: true,
+    });
   }
 
   private async pub(sub: string, body: unknown): Promise<void> {

@@ -23,7 +23,11 @@ describe('one alarm from sensor to operator', () => {
       gateway_id: gatewayId,
       data_dir: gwDir,
       cloud: { url: cloud.mqtt, secret, keepalive_s: 10 },
-      premises_broker: { url: 'mqtt://127.0.0.1:0', embedded: { host: '127.0.0.1', port: 0 }, base_topic: 'zigbee2mqtt' },
+      premises_broker: {
+        url: 'mqtt://127.0.0.1:0',
+        embedded: { host: '127.0.0.1', port: 0 },
+        base_topic: 'zigbee2mqtt',
+      },
       outbox: { max_records: 10_000, batch_size: 500, window: 5000 },
       premises: {
         version: 1,
@@ -51,7 +55,10 @@ describe('one alarm from sensor to operator', () => {
     await emulator.start();
     await emulator.pair('front_door', 'contact');
     await emulator.pair('kitchen_leak', 'water_leak');
-    await waitFor('gateway online', async () => (await api.gateways()).gateways.find((g) => g.gateway_id === gatewayId)?.online);
+    await waitFor(
+      'gateway online',
+      async () => (await api.gateways()).gateways.find((g) => g.gateway_id === gatewayId)?.online,
+    );
   });
 
   afterAll(async () => {

@@ -25,7 +25,11 @@ export interface CloudHandle {
   crashAndRestart(downMs?: number): Promise<void>;
 }
 
-export async function startCloud(opts: { dataDir: string; databaseUrl?: string; logFile?: string }): Promise<CloudHandle> {
+export async function startCloud(opts: {
+  dataDir: string;
+  databaseUrl?: string;
+  logFile?: string;
+}): Promise<CloudHandle> {
   requireBuilt();
   const token = `mtk_test_${randomBytes(18).toString('base64url')}`;
   const env: NodeJS.ProcessEnv = {
@@ -67,7 +71,12 @@ export async function startCloud(opts: { dataDir: string; databaseUrl?: string; 
   return handle;
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const t0 = Date.now();
   let last: unknown;
   for (;;) {
@@ -77,7 +86,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -104,7 +114,10 @@ export class SseReader {
   }
 
   private async run(url: string, headers: Record<string, string>): Promise<void> {
-    const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: this.ctrl.signal });
+    const res = await fetch(url, {
+      headers: { accept: 'text/event-stream', ...headers },
+      signal: this.ctrl.signal,
+    });
     if (!res.ok || !res.body) throw new Error(`SSE ${url}: ${res.status}`);
     const decoder = new TextDecoder();
     let buf = '';
@@ -141,7 +154,8 @@ export class SseReader {
       const hit = this.messages.find(pred);
       if (hit) return hit;
       const left = timeoutMs - (Date.now() - t0);
-      if (left <= 0) throw new Error(`no matching SSE message within ${timeoutMs} ms (got ${this.messages.length})`);
+      if (left <= 0)
+        throw new Error(`no matching SSE message within ${timeoutMs} ms (got ${this.messages.length})`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
