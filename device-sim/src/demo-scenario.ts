@@ -44,6 +44,8 @@ export async function runDemoScenario(o: DemoScenarioOptions): Promise<void> {
   for (const d of DEMO_DEVICES) if (!emulator.get(d.device)) await emulator.pair(d.device, d.kind);
   await sleep(1000, signal);
 
+  // A fresh start: whatever a previous run left armed is disarmed first.
+  await cloud.command(gatewayId, { type: 'disarm', partition: 1 }, 15);
   say('arming the premises (armed away) from the cloud');
   let res = await cloud.command(gatewayId, { type: 'arm', partition: 1, mode: 'armed_away' }, 15);
   if (res.status === 'failed') {

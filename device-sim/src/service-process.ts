@@ -47,6 +47,10 @@ export class ServiceProcess {
     });
     this.child = child;
     this.ready = null;
+    // A child must not outlive whoever started it (a crashed test run, a killed npm start).
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.removeListener('exit', reap));
     child.stdout?.pipe(this.log ?? devNull(), { end: false });
     child.stderr?.pipe(this.log ?? devNull(), { end: false });
     const stderrTail: string[] = [];
