@@ -63,7 +63,8 @@ export class PremisesBroker {
   }
 
   async stop(): Promise<void> {
-    const { server, broker } = this;
+    const server = this.server;
+    const broker = this.broker;
     this.server = null;
     this.broker = null;
     if (broker) await new Promise<void>((r) => broker.close(() => r()));

@@ -75,7 +75,6 @@ export class IngestService {
   private readonly repo = new EventsRepository();
   private readonly tracker = new AckTracker();
   private queue: Item[] = [];
-  private queuedRows = 0;
   private flushing: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -87,6 +86,8 @@ export class IngestService {
     flush_ms: 0,
     tx_ms: 0,
     acks_sent: 0,
+    /** Rows waiting for the next flush (shown in /api/health). */
+    queued_rows: 0,
   };
 
   constructor(private readonly d: IngestDeps) {}
@@ -191,7 +192,7 @@ export class IngestService {
   private enqueue(item: Item, rows: number): void {
     if (this.stopped) return;
     this.queue.push(item);
-    this.queuedRows += rows;
+    this.stats.queued_rows += rows;
     this.kick();
   }
 
@@ -233,7 +234,7 @@ export class IngestService {
       rows += n;
       out.push(it);
     }
-    this.queuedRows -= rows;
+    this.stats.queued_rows -= rows;
     return out;
   }
 
@@ -273,7 +274,7 @@ export class IngestService {
     this.d.log.error({ code: 'E_STORE', err, items: items.length }, 'database write failed; retrying in 1 s');
     this.queue.unshift(...items);
     for (const it of items)
-      this.queuedRows += it.kind === 'events' ? it.events.length : it.batch.points.length;
+      this.stats.queued_rows += it.kind === 'events' ? it.events.length : it.batch.points.length;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.kick();
