@@ -5,3 +5,4 @@ export * from './validate.js';
 
 /** Largest MQTT payload either side accepts, in bytes. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
+export * from './api.js';

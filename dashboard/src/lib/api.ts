@@ -1,7 +1,13 @@
 // The console's only link to the cloud: its HTTP API under `/api` (same origin) and the
 // SSE stream of alarm changes. Shapes follow docs/contracts.md; wire types come from
 // @mertah/protocol as types only, so nothing of the protocol package ships in the bundle.
-import type { EventClass, GatewayEvent } from '@mertah/protocol';
+import type {
+  AlarmStatus,
+  Alarm as WireAlarm,
+  Disposition,
+  EventClass,
+  GatewayEvent,
+} from '@mertah/protocol';
 
 export type { EventClass } from '@mertah/protocol';
 
@@ -19,19 +25,7 @@ export interface Session {
   csrf_token: string;
 }
 
-export type AlarmStatus = 'open' | 'claimed' | 'closed';
-
-export const DISPOSITIONS = [
-  'real',
-  'false_user_error',
-  'false_equipment',
-  'test',
-  'weather',
-  'cancelled_by_subscriber',
-  'other',
-] as const;
-export type Disposition = (typeof DISPOSITIONS)[number];
-
+export type { AlarmStatus, Disposition } from '@mertah/protocol';
 export const DISPOSITION_LABELS: Readonly<Record<Disposition, string>> = {
   real: 'Real alarm',
   false_user_error: 'False: user error',
@@ -42,32 +36,21 @@ export const DISPOSITION_LABELS: Readonly<Record<Disposition, string>> = {
   other: 'Other',
 };
 
+/** In the protocol's order; the labels' Record type makes sure none is missing. */
+export const DISPOSITIONS = Object.keys(DISPOSITION_LABELS) as Disposition[];
+
 /**
  * A monitoring alarm: the signals of one premises grouped until an operator closes it.
  * The cloud sends `id` as an integer; the console keys everything by its string form
  * (see `normalizeAlarm`), so either works on the wire.
  */
-export interface Alarm {
+export type Alarm = Omit<WireAlarm, 'id' | 'partition' | 'event_class' | 'status' | 'disposition'> & {
   id: string;
-  gateway_id: string;
   partition: number | null;
   status: AlarmStatus;
-  priority: number;
   event_class: EventClass | (string & {});
-  code: string;
-  zone: number | null;
-  text: string;
-  event_count: number;
-  first_event_at: string;
-  last_event_at: string;
-  opened_at: string;
-  claimed_by: string | null;
-  claimed_at: string | null;
-  closed_by: string | null;
-  closed_at: string | null;
   disposition: Disposition | null;
-  notes: string | null;
-}
+};
 
 /** A stored event: the wire fields plus what the cloud added when it committed it. */
 export type StoredEvent = Omit<GatewayEvent, 'ts'> & {

@@ -1,6 +1,5 @@
-import { ArmMode, CommandType, GatewayEvent } from '@mertah/protocol';
+import { AlarmSchema, ArmMode, CommandType, DispositionSchema, GatewayEvent } from '@mertah/protocol';
 import { type TSchema, Type } from '@sinclair/typebox';
-import { DISPOSITIONS } from '../../plugins/app/monitoring/alarms.repository.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const Time = Type.String({ format: 'date-time' });
@@ -25,34 +24,14 @@ export const Gateway = Type.Object({
   acked_seq: Type.Integer(),
 });
 
-export const Alarm = Type.Object({
-  id: Type.Integer(),
-  gateway_id: Type.String(),
-  partition: Type.Integer(),
-  status: Type.Union([Type.Literal('open'), Type.Literal('claimed'), Type.Literal('closed')]),
-  priority: Type.Integer(),
-  event_class: Type.String(),
-  code: Type.String(),
-  zone: Nullable(Type.Integer()),
-  text: Type.String(),
-  event_count: Type.Integer(),
-  first_event_at: Time,
-  last_event_at: Time,
-  opened_at: Time,
-  claimed_by: Nullable(Type.String()),
-  claimed_at: Nullable(Time),
-  closed_by: Nullable(Type.String()),
-  closed_at: Nullable(Time),
-  disposition: Nullable(Type.String()),
-  notes: Nullable(Type.String()),
-});
+export const Alarm = AlarmSchema;
 
 export const StoredEvent = Type.Composite([
   GatewayEvent,
   Type.Object({ gateway_id: Type.String(), received_at: Time, alarm_id: Nullable(Type.Integer()) }),
 ]);
 
-export const Disposition = Type.Union(DISPOSITIONS.map((d) => Type.Literal(d)));
+export const Disposition = DispositionSchema;
 
 export const CommandBody = Type.Object(
   {

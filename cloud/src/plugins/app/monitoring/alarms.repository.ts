@@ -1,41 +1,9 @@
-import type { EventClass } from '@mertah/protocol';
+import type { Alarm, AlarmStatus, EventClass } from '@mertah/protocol';
 import type { Queryable } from '../../external/db/db.types.js';
 import { iso, num, numOrNull } from '../../external/db/db.types.js';
 
-export type AlarmStatus = 'open' | 'claimed' | 'closed';
-
-export const DISPOSITIONS = [
-  'real',
-  'false_user_error',
-  'false_equipment',
-  'test',
-  'weather',
-  'cancelled_by_subscriber',
-  'other',
-] as const;
-export type Disposition = (typeof DISPOSITIONS)[number];
-
-export interface Alarm {
-  id: number;
-  gateway_id: string;
-  partition: number;
-  status: AlarmStatus;
-  priority: number;
-  event_class: string;
-  code: string;
-  zone: number | null;
-  text: string;
-  event_count: number;
-  first_event_at: string;
-  last_event_at: string;
-  opened_at: string;
-  claimed_by: string | null;
-  claimed_at: string | null;
-  closed_by: string | null;
-  closed_at: string | null;
-  disposition: string | null;
-  notes: string | null;
-}
+export type { Alarm, AlarmStatus, Disposition } from '@mertah/protocol';
+export { DISPOSITIONS } from '@mertah/protocol';
 
 export function toAlarm(r: Record<string, unknown>): Alarm {
   return {
