@@ -47,10 +47,8 @@ export class ServiceProcess {
     });
     this.child = child;
     this.ready = null;
-    // A child must not outlive whoever started it (a crashed test run, a killed npm start).
-    const reap = () => child.kill('SIGKILL');
-    process.once('exit', reap);
-    child.once('exit', () => process.removeListener('exit', reap));
+    live.add(child);
+    child.once('exit', () => live.delete(child));
     child.stdout?.pipe(this.log ?? devNull(), { end: false });
     child.stderr?.pipe(this.log ?? devNull(), { end: false });
     const stderrTail: string[] = [];
@@ -125,6 +123,12 @@ export class ServiceProcess {
     });
   }
 }
+
+// A child must not outlive whoever started it (a crashed test run, a killed npm start).
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
 
 let sink: WriteStream | null = null;
 function devNull(): WriteStream {
