@@ -9,6 +9,8 @@ import { PremisesBroker } from './broker/premises-broker.js';
 import { createClock } from './clock.js';
 import type { GatewayConfig } from './config/config.schema.js';
 import type { SensorAttribute, SensorMessage } from './drivers/sensor.types.js';
+import { ModbusDriver } from './drivers/modbus.js';
+import { SerialPanelDriver } from './drivers/serial.js';
 import { Zigbee2MqttDriver } from './drivers/zigbee2mqtt.js';
 import { EventBus } from './event-bus.js';
 import { Outbox } from './outbox/outbox.store.js';
@@ -60,6 +62,8 @@ export class Controller {
   readonly drivers: Driver[] = [];
   broker: PremisesBroker | null = null;
   uplink: Uplink | null = null;
+  /** The Modbus driver when config has `modbus` (outputs: writeOutput). */
+  modbus: ModbusDriver | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -110,9 +114,14 @@ export class Controller {
 
     this.alarm.start();
     this.bus.onSensorMessage(this, (m) => this.onSensorMessage(m));
-    this.bus.onSiren(this, (s) =>
-      this.log.warn({ partition: s.partition, on: s.on }, s.on ? 'siren on' : 'siren off'),
-    );
+    this.bus.onSiren(this, (s) => {
+      this.log.warn({ partition: s.partition, on: s.on }, s.on ? 'siren on' : 'siren off');
+      const output = config.modbus?.siren_output;
+      if (output && this.modbus) {
+        // logged (with its code) by the driver; the machine keeps the siren state either way
+        this.modbus.writeOutput(output, s.on).catch(() => {});
+      }
+    });
     this.started.push({ name: 'alarm', stop: () => this.bus.removeListeners(this) });
 
     this.drivers.push(
@@ -125,6 +134,30 @@ export class Controller {
         clock: this.clock,
       }),
     );
+    if (config.modbus) {
+      this.modbus = new ModbusDriver({
+        settings: config.modbus,
+        bus: this.bus,
+        events: this.outbox,
+        zones: config.premises.zones,
+        logger,
+        clock: this.clock,
+      });
+      this.drivers.push(this.modbus);
+    }
+    if (config.serial_panel) {
+      this.drivers.push(
+        new SerialPanelDriver({
+          path: config.serial_panel.path,
+          baudRate: config.serial_panel.baud_rate,
+          zones: config.serial_panel.zones,
+          submit: (input) => this.alarm.submit(input),
+          report: (event) => this.outbox.enqueue([event]),
+          logger,
+          clock: this.clock,
+        }),
+      );
+    }
     this.drivers.push(...(this.opts.extraDrivers ?? []));
     for (const d of this.drivers) {
       try {
@@ -197,18 +230,26 @@ export class Controller {
     this.log.info('gateway stopped');
   }
 
-  /** Arm/disarm from the cloud; resolves once committed. */
+  /** Arm/disarm/bypass from the cloud (code-less: authenticated upstream); resolves once committed. */
   onCommand(cmd: Command): Promise<CommandOutcome> {
     const input: AlarmInput =
       cmd.type === 'disarm'
         ? { type: 'disarm', partition: cmd.partition, user: cmd.issued_by }
-        : {
-            type: 'arm',
-            mode: cmd.mode ?? 'armed_away',
-            partition: cmd.partition,
-            force: cmd.force,
-            user: cmd.issued_by,
-          };
+        : cmd.type === 'bypass'
+          ? {
+              type: 'bypass',
+              zones: cmd.zones ?? [],
+              bypass: true,
+              partition: cmd.partition,
+              user: cmd.issued_by,
+            }
+          : {
+              type: 'arm',
+              mode: cmd.mode ?? 'armed_away',
+              partition: cmd.partition,
+              force: cmd.force,
+              user: cmd.issued_by,
+            };
     return this.alarm.submit(input).then((r) => r ?? { ok: true });
   }
 

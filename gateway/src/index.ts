@@ -3,6 +3,7 @@ export * from './broker/premises-broker.js';
 export * from './clock.js';
 export * from './config/index.js';
 export * from './controller.js';
+export * from './drivers/modbus.js';
 export * from './drivers/sensor.types.js';
 export * from './drivers/zigbee2mqtt.js';
 export * from './event-bus.js';

@@ -222,6 +222,56 @@ export const ZoneConfig = Type.Object(
 );
 export type ZoneConfig = Static<typeof ZoneConfig>;
 
+const Delay = Type.Integer({ minimum: 0, maximum: 600 });
+const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'local HH:MM' });
+const Weekdays = Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), {
+  maxItems: 7,
+  description: '0 = Sunday',
+});
+
+export const ModeTimings = Type.Object(
+  { entry_delay_s: Type.Optional(Delay), exit_delay_s: Type.Optional(Delay) },
+  { additionalProperties: false },
+);
+export type ModeTimings = Static<typeof ModeTimings>;
+
+/** A keypad user. Only the scrypt hash of the code is stored (see the gateway's hashCode). */
+export const UserCode = Type.Object(
+  {
+    user: Type.String({ minLength: 1, maxLength: 64 }),
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    code_hash: Type.String({ pattern: '^scrypt\\$', maxLength: 256 }),
+    permissions: Type.Array(
+      Type.Union([Type.Literal('arm'), Type.Literal('disarm'), Type.Literal('bypass')]),
+      {
+        maxItems: 3,
+      },
+    ),
+    schedule: Type.Optional(
+      Type.Object({ days: Weekdays, from: ClockTime, to: ClockTime }, { additionalProperties: false }),
+    ),
+    duress: Type.Optional(Type.Boolean({ description: 'a duress code: disarms and silently reports 121' })),
+  },
+  { additionalProperties: false },
+);
+export type UserCode = Static<typeof UserCode>;
+
+export const AutoArm = Type.Object(
+  {
+    partition: Type.Integer({ minimum: 1, maximum: 64 }),
+    time: ClockTime,
+    days: Type.Optional(Weekdays),
+    mode: Type.Union([
+      Type.Literal('armed_away'),
+      Type.Literal('armed_home'),
+      Type.Literal('armed_night'),
+      Type.Literal('armed_vacation'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export type AutoArm = Static<typeof AutoArm>;
+
 /** What the cloud manages on a premises; the gateway validates and applies it atomically. */
 export const PremisesConfig = Type.Object(
   {
@@ -231,6 +281,30 @@ export const PremisesConfig = Type.Object(
     siren_time_s: Type.Integer({ minimum: 0, maximum: 1800, default: 180 }),
     heartbeat_s: Type.Integer({ minimum: 5, maximum: 86_400, default: 60 }),
     zones: Type.Array(ZoneConfig, { maxItems: 512 }),
+    // Everything below is optional: older configs (and the cloud) keep working unchanged.
+    modes: Type.Optional(
+      Type.Object(
+        {
+          armed_away: Type.Optional(ModeTimings),
+          armed_home: Type.Optional(ModeTimings),
+          armed_night: Type.Optional(ModeTimings),
+          armed_vacation: Type.Optional(ModeTimings),
+        },
+        { additionalProperties: false, description: 'per-mode delays; a zone override wins' },
+      ),
+    ),
+    confirm_window_s: Type.Optional(
+      Type.Integer({ minimum: 60, maximum: 7200, description: 'default 1800' }),
+    ),
+    swinger_limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'default 3' })),
+    users: Type.Optional(Type.Array(UserCode, { maxItems: 256, description: 'absent = []' })),
+    installer_code_hash: Type.Optional(Type.String({ pattern: '^scrypt\\$', maxLength: 256 })),
+    lockout_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'default 5' })),
+    lockout_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, description: 'default 300' })),
+    auto_arm: Type.Optional(Type.Array(AutoArm, { maxItems: 64 })),
+    utc_offset_min: Type.Optional(
+      Type.Integer({ minimum: -720, maximum: 840, description: 'local time for schedules; default 0' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,8 +1,19 @@
 import type { Logger } from 'pino';
 import type { EventBus } from '../event-bus.js';
 import type { Outbox } from '../outbox/outbox.store.js';
+import { CodeVerifier } from './alarm.codes.js';
 import type { AlarmMachine } from './alarm.machine.js';
-import type { AlarmInput, AlarmState, CommandOutcome, EventDraft } from './alarm.types.js';
+import type { AlarmInput, AlarmState, CommandOutcome, EventDraft, KeypadAction } from './alarm.types.js';
+
+/** What a keypad driver sends: the raw code and what the user asked for. */
+export interface KeypadEntry {
+  code: string;
+  action: KeypadAction;
+  mode?: string;
+  partition?: number;
+  zones?: number[];
+  force?: boolean;
+}
 
 interface Queued {
   input: AlarmInput;
@@ -32,9 +43,11 @@ export class AlarmService {
   private draining = false;
   private lastStatus = '';
   private readonly log: Logger;
+  private readonly verifier: CodeVerifier;
 
   constructor(private readonly deps: AlarmServiceDeps) {
     this.log = deps.logger.child({ component: 'alarm' });
+    this.verifier = new CodeVerifier(deps.machine.settings);
   }
 
   /** Restores the stored state (or a fresh one); resumes delays exactly. */
@@ -60,6 +73,14 @@ export class AlarmService {
       this.queue.push({ input, resolve, reject });
       if (!this.draining) void this.drain();
     });
+  }
+
+  /** A keypad entry: the code is checked (scrypt) here, then the verdict goes to the machine. */
+  async keypad(entry: KeypadEntry): Promise<CommandOutcome> {
+    const { code, ...rest } = entry;
+    const auth = await this.verifier.verify(code);
+    const r = await this.submit({ type: 'keypad', ...rest, auth });
+    return r ?? { ok: true };
   }
 
   tick(): Promise<CommandOutcome | undefined> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { GatewayEvent, TelemetryBatch, TelemetryPoint } from '@mertah/protocol';
 import { CID } from '@mertah/protocol';
 import Database from 'better-sqlite3';
@@ -125,6 +125,11 @@ export class Outbox {
         CREATE INDEX IF NOT EXISTS telemetry_tseq ON telemetry (tseq) WHERE tseq IS NOT NULL;
       `);
       this.db = db;
+      // A write probe: a read-only or full filesystem fails here, at start, not at the first alarm.
+      db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+        'opened_at',
+        String(this.now()),
+      );
       this.stmts = this.prepare(db);
       this.lastSeq = Number(this.stmts.getMeta.get('last_seq') ?? 0);
       this.lastTseq = Number(this.stmts.getMeta.get('last_tseq') ?? 0);
@@ -136,6 +141,13 @@ export class Outbox {
       this.db = null;
       if (err instanceof OutboxError) throw err;
       const e = err as Error & { code?: string };
+      // Storage faults keep their own codes (main exits 74 so systemd retries); the rest is E_OUTBOX_OPEN.
+      const ro =
+        e.code === 'EROFS' ||
+        (/^(ENOENT|SQLITE_CANTOPEN)/.test(e.code ?? '') && isReadOnlyDir(this.opts.dir));
+      if (ro) throw new OutboxError('E_OUTBOX_READONLY', `${this.path}: read-only filesystem`, e.code);
+      const k = classify(err);
+      if (k.code !== 'E_OUTBOX_WRITE') throw new OutboxError(k.code, `${this.path}: ${e.message}`, e.code);
       throw new OutboxError('E_OUTBOX_OPEN', `${this.path}: ${e.message}`, e.code);
     }
   }
@@ -325,10 +337,13 @@ export class Outbox {
     } catch (err) {
       const e = classify(err);
       this.stats.failed_commits++;
-      // The first failure of a kind is an error; repeats (callers retry) stay quiet until it recovers.
+      // The first failure of a kind is an error (a storage fault: fatal, the journal's "critical");
+      // repeats (callers retry) stay quiet until it recovers.
       const repeat = this.failing === e.code;
       this.failing = e.code;
-      this.log[repeat ? 'debug' : 'error'](
+      const storage =
+        e.code === 'E_OUTBOX_FULL' || e.code === 'E_OUTBOX_READONLY' || e.code === 'E_OUTBOX_IO';
+      this.log[repeat ? 'debug' : storage ? 'fatal' : 'error'](
         { code: e.code, sqlite_code: e.sqliteCode, items: items.length, err: (err as Error).message },
         'outbox commit failed; nothing of this group was stored',
       );
@@ -462,6 +477,23 @@ function toEvent(seq: number, d: EventDraft): GatewayEvent {
   };
   if (d.data) ev.data = d.data;
   return ev;
+}
+
+/**
+ * True when the directory, or its nearest existing ancestor, sits on a read-only mount
+ * (access(2) says EROFS even for root; a recursive mkdir there says ENOENT).
+ */
+function isReadOnlyDir(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      accessSync(d, fsConstants.W_OK);
+      return false;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') return true;
+      if (code !== 'ENOENT' || dirname(d) === d) return false;
+    }
+  }
 }
 
 /** Maps a SQLite failure to the outbox's error codes. */

@@ -314,7 +314,7 @@ export class Uplink {
         message: 'command expired',
         ts: now,
       };
-    } else if (cmd.type !== 'arm' && cmd.type !== 'disarm') {
+    } else if (cmd.type !== 'arm' && cmd.type !== 'disarm' && cmd.type !== 'bypass') {
       result = {
         command_id: cmd.command_id,
         ok: false,
