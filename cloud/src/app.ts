@@ -5,6 +5,7 @@ import { auditPlugin } from './plugins/app/audit/audit.plugin.js';
 import { authPlugin } from './plugins/app/auth/auth.plugin.js';
 import { commandsPlugin } from './plugins/app/commands/commands.plugin.js';
 import { demoPlugin } from './plugins/app/demo/demo.plugin.js';
+import { gatewayConfigPlugin } from './plugins/app/gateway-config/gateway-config.plugin.js';
 import { gatewaysPlugin } from './plugins/app/gateways/gateways.plugin.js';
 import { ingestPlugin } from './plugins/app/ingest/ingest.plugin.js';
 import { monitoringPlugin } from './plugins/app/monitoring/monitoring.plugin.js';
@@ -57,6 +58,7 @@ export async function buildApp(opts: BuildAppOptions = {}): Promise<CloudApp> {
   await app.register(brokerPlugin);
   await app.register(monitoringPlugin);
   await app.register(commandsPlugin);
+  await app.register(gatewayConfigPlugin);
   await app.register(ingestPlugin);
   await app.register(authPlugin);
   await app.register(demoPlugin);

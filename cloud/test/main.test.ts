@@ -46,7 +46,7 @@ function readyLine(child: ChildProcess): Promise<Record<string, unknown>> {
 describe('mertah-cloud CLI', () => {
   it('migrates, provisions a gateway, serves on port 0 with a ready line, and stops on SIGTERM', async () => {
     const m = await run(process.execPath, [...NODE_ARGS, 'migrate'], { env, cwd: cloudDir });
-    expect(JSON.parse(m.stdout)).toEqual({ applied: ['001_init', '002_events_key'] });
+    expect(JSON.parse(m.stdout)).toEqual({ applied: ['001_init', '002_events_key', '003_gateway_configs'] });
 
     const g = await run(process.execPath, [...NODE_ARGS, 'gateway', 'add', 'gw-cli-1', '--name', 'CLI'], {
       env,

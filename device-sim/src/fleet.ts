@@ -102,7 +102,7 @@ export class Fleet {
         command: cmd,
         args: [...args, '--config', configPath],
         logFile: join(dataDir, 'gateway.log'),
-        readyTimeoutMs: 30_000,
+        readyTimeoutMs: 90_000,
       });
       const emulator = new Zigbee2MqttEmulator({
         url: `mqtt://127.0.0.1:${this.premisesPort}`,

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Command, TelemetryPoint } from '@mertah/protocol';
+import type { Command, ConfigApplied, PremisesConfig, TelemetryPoint } from '@mertah/protocol';
 import type { Logger } from 'pino';
 import { AlarmMachine } from './alarm/alarm.machine.js';
 import { AlarmService } from './alarm/alarm.service.js';
@@ -8,10 +8,13 @@ import type { AlarmInput, CommandOutcome } from './alarm/alarm.types.js';
 import { PremisesBroker } from './broker/premises-broker.js';
 import { createClock } from './clock.js';
 import type { GatewayConfig } from './config/config.schema.js';
+import { PremisesStore } from './config/premises.store.js';
+import { validatePremises } from './config/premises.validate.js';
 import type { SensorAttribute, SensorMessage } from './drivers/sensor.types.js';
 import { ModbusDriver } from './drivers/modbus.js';
 import { SerialPanelDriver } from './drivers/serial.js';
-import { Zigbee2MqttDriver } from './drivers/zigbee2mqtt.js';
+import { sirenWarning, Zigbee2MqttDriver } from './drivers/zigbee2mqtt.js';
+import { SupervisionService } from './supervision/supervision.service.js';
 import { EventBus } from './event-bus.js';
 import { Outbox } from './outbox/outbox.store.js';
 import { Uplink } from './uplink/uplink.client.js';
@@ -57,13 +60,19 @@ const ZONE_ATTRIBUTES: Readonly<Record<string, readonly SensorAttribute[]>> = {
 export class Controller {
   readonly bus: EventBus;
   readonly outbox: Outbox;
-  readonly machine: AlarmMachine;
+  readonly premisesStore: PremisesStore;
+  /** The premises config in force: the applied one in data_dir, else the config file's. */
+  premises: PremisesConfig;
   readonly alarm: AlarmService;
   readonly drivers: Driver[] = [];
   broker: PremisesBroker | null = null;
   uplink: Uplink | null = null;
   /** The Modbus driver when config has `modbus` (outputs: writeOutput). */
   modbus: ModbusDriver | null = null;
+  /** The zigbee2mqtt driver, from start() (sirens: set()). */
+  zigbee: Zigbee2MqttDriver | null = null;
+  /** Device supervision (381), from start(). */
+  supervision: SupervisionService | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -82,14 +91,20 @@ export class Controller {
       now: this.clock,
       onChange: (c) => this.bus.emitOutboxChanged({ events: c.events, telemetry: c.telemetry }),
     });
-    this.machine = new AlarmMachine(config.premises);
+    this.premisesStore = new PremisesStore(resolve(config.data_dir));
+    this.premises = this.premisesStore.effective(config.premises);
     this.alarm = new AlarmService({
-      machine: this.machine,
+      machine: new AlarmMachine(this.premises),
       outbox: this.outbox,
       bus: this.bus,
       logger,
       clock: this.clock,
     });
+  }
+
+  /** The alarm machine in force (replaced when a cloud config is applied). */
+  get machine(): AlarmMachine {
+    return this.alarm.current;
   }
 
   /** The port of the embedded premises broker, or null when zigbee2mqtt's own broker is used. */
@@ -121,19 +136,43 @@ export class Controller {
         // logged (with its code) by the driver; the machine keeps the siren state either way
         this.modbus.writeOutput(output, s.on).catch(() => {});
       }
+      for (const siren of config.zigbee_sirens ?? []) {
+        const warning = sirenWarning(s.on, Math.max(1, this.alarm.current.settings.siren_time_s));
+        this.zigbee
+          ?.set(siren, warning)
+          .catch((err: Error & { code?: string }) =>
+            this.log.error({ siren, on: s.on, err: err.message, code: err.code }, 'zigbee siren not reached'),
+          );
+      }
     });
     this.started.push({ name: 'alarm', stop: () => this.bus.removeListeners(this) });
 
-    this.drivers.push(
-      new Zigbee2MqttDriver({
-        url: premisesUrl,
-        baseTopic: config.premises_broker.base_topic,
-        clientId: `mertah-${config.gateway_id}`,
-        bus: this.bus,
-        logger,
-        clock: this.clock,
-      }),
-    );
+    const supervision = new SupervisionService({
+      devices: this.premises.zones.flatMap((z) =>
+        z.device ? [{ device: z.device, zone: z.zone, partition: z.partition ?? 1, name: z.name }] : [],
+      ),
+      grade: config.supervision?.grade,
+      intervalS: config.supervision?.interval_s,
+      bus: this.bus,
+      events: this.outbox,
+      logger,
+      clock: this.clock,
+    });
+    await supervision.start();
+    this.supervision = supervision;
+    this.started.push({ name: 'supervision', stop: () => supervision.stop() });
+
+    this.zigbee = new Zigbee2MqttDriver({
+      url: premisesUrl,
+      baseTopic: config.premises_broker.base_topic,
+      clientId: `mertah-${config.gateway_id}`,
+      bus: this.bus,
+      logger,
+      clock: this.clock,
+      keypad: (entry) => this.alarm.keypad(entry),
+      availability: (device, online) => supervision.availability(device, online),
+    });
+    this.drivers.push(this.zigbee);
     if (config.modbus) {
       this.modbus = new ModbusDriver({
         settings: config.modbus,
@@ -180,13 +219,14 @@ export class Controller {
       keepaliveS: config.cloud.keepalive_s,
       batchSize: config.outbox.batch_size,
       window: config.outbox.window,
-      heartbeatS: config.premises.heartbeat_s,
-      configVersion: config.premises.version,
+      heartbeatS: this.premises.heartbeat_s,
+      configVersion: this.premises.version,
       outbox: this.outbox,
       bus: this.bus,
       logger,
       clock: this.clock,
       onCommand: (cmd) => this.onCommand(cmd),
+      onDesiredConfig: (version, raw) => this.applyDesired(version, raw),
       partitions: () => this.alarm.status(),
       ...this.opts.uplink,
     });
@@ -230,8 +270,58 @@ export class Controller {
     this.log.info('gateway stopped');
   }
 
-  /** Arm/disarm/bypass from the cloud (code-less: authenticated upstream); resolves once committed. */
+  /**
+   * Applies a cloud DesiredConfig atomically: versions <= the applied one are ignored (null);
+   * an invalid config (every error, paths under /config) or one arriving while a partition
+   * is not disarmed (E_ARMED) changes nothing. On success the config is persisted in
+   * data_dir first, then the alarm machine is replaced and the status shows the new version.
+   */
+  async applyDesired(version: number, raw: unknown): Promise<ConfigApplied | null> {
+    const ts = () => this.clock();
+    if (version <= this.premises.version) {
+      this.log.info({ version, applied: this.premises.version }, 'desired config not newer; ignored');
+      return null;
+    }
+    const r = validatePremises(raw);
+    if (!r.ok) {
+      const errors = r.issues
+        .slice(0, 200)
+        .map((i) => ({ path: `/config${i.path === '/' ? '' : i.path}`, message: i.message }));
+      this.log.warn({ version, code: 'E_CONFIG_INVALID', errors }, 'desired config refused');
+      return { version, ok: false, errors, ts: ts() };
+    }
+    const premises: PremisesConfig = { ...r.value, version };
+    const out = await this.alarm.reconfigure(new AlarmMachine(premises), () =>
+      this.premisesStore.save(premises),
+    );
+    if (!out.ok) {
+      this.log.warn({ version, code: out.code }, out.message ?? 'desired config refused');
+      return {
+        version,
+        ok: false,
+        errors: [{ path: '/', message: `${out.code}: ${out.message}` }],
+        ts: ts(),
+      };
+    }
+    this.premises = premises;
+    this.uplink?.setConfigVersion(version);
+    this.log.info({ version, zones: premises.zones.length }, 'desired config applied');
+    return { version, ok: true, ts: ts() };
+  }
+
+  /** Arm/disarm/bypass/siren_test/config_push from the cloud (authenticated upstream); resolves once committed. */
   onCommand(cmd: Command): Promise<CommandOutcome> {
+    if (cmd.type === 'siren_test') {
+      const s = this.opts.config.siren_test_s ?? 5;
+      this.alarm.sirenTest(s * 1000, cmd.partition);
+      return Promise.resolve({ ok: true, data: { siren_s: s } });
+    }
+    if (cmd.type === 'config_push') {
+      // re-sends config/applied for the version in force, so the cloud can resync its view
+      const version = this.premises.version;
+      this.uplink?.publishConfigApplied({ version, ok: true, ts: this.clock() });
+      return Promise.resolve({ ok: true, data: { config_version: version } });
+    }
     const input: AlarmInput =
       cmd.type === 'disarm'
         ? { type: 'disarm', partition: cmd.partition, user: cmd.issued_by }

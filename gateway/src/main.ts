@@ -15,6 +15,14 @@ const EX_IOERR = 74;
 const STORAGE_ERRORS = new Set(['E_OUTBOX_READONLY', 'E_OUTBOX_FULL', 'E_OUTBOX_IO']);
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'config') {
+    const { runConfigCli } = await import('./config/config.cli.js');
+    process.exitCode = runConfigCli(process.argv.slice(3), {
+      out: (s) => process.stdout.write(s),
+      err: (s) => process.stderr.write(s),
+    });
+    return;
+  }
   const bootLog = pino({ base: { component: 'main' } });
   let configPath: string | undefined;
   try {

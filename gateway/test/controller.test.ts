@@ -86,6 +86,8 @@ describe('controller', () => {
     controller = new Controller({ config, logger: testLogger, tickMs: 50 });
     await controller.start();
     expect(controller.alarm.status()).toMatchObject([{ partition: 1, mode: 'armed_away' }]); // restored from the db
+    // Online is announced only once the gateway's subscriptions are in place.
+    await waitFor(() => cloud.statuses.at(-1)?.state === 'online');
     await cloud.command({ command_id: 'disarm-1', type: 'disarm', partition: 1 });
     await waitFor(() => cloud.events.find((e) => e.code === '401' && e.qualifier === 'new'), 5000, 'opening');
     expect(cloud.events.find((e) => e.code === '406')).toBeDefined(); // disarmed after an alarm: cancel

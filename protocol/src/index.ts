@@ -1,5 +1,6 @@
 export * from './contact-id.js';
 export * from './schemas.js';
+export * from './stable-json.js';
 export * from './topics.js';
 export * from './validate.js';
 

@@ -17,6 +17,8 @@ export interface KeypadEntry {
 
 interface Queued {
   input: AlarmInput;
+  /** A configuration change: applied alone, between input groups. */
+  reconfigure?: { machine: AlarmMachine; persist: () => void };
   resolve: (r: CommandOutcome | undefined) => void;
   reject: (err: Error) => void;
 }
@@ -43,18 +45,62 @@ export class AlarmService {
   private draining = false;
   private lastStatus = '';
   private readonly log: Logger;
-  private readonly verifier: CodeVerifier;
+  private verifier: CodeVerifier;
+  private machine: AlarmMachine;
+  private sirenTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: AlarmServiceDeps) {
     this.log = deps.logger.child({ component: 'alarm' });
+    this.machine = deps.machine;
     this.verifier = new CodeVerifier(deps.machine.settings);
+  }
+
+  /** The machine in force (replaced by reconfigure). */
+  get current(): AlarmMachine {
+    return this.machine;
+  }
+
+  /**
+   * Replaces the configuration atomically, between input groups: refused with E_ARMED
+   * unless every partition is disarmed (and not in alarm). The state reconciled with the
+   * new zones is committed, then `persist` runs; if either throws, nothing changes.
+   */
+  reconfigure(machine: AlarmMachine, persist: () => void): Promise<CommandOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        input: { type: 'tick' },
+        reconfigure: { machine, persist },
+        resolve: (r) => resolve(r ?? { ok: true }),
+        reject,
+      });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Sounds every partition's siren for `ms` (a siren test), through the same siren effect. */
+  sirenTest(ms: number, partition?: number): void {
+    const parts = partition !== undefined ? [partition] : [...this.machine.partitions()];
+    if (this.sirenTimer) clearTimeout(this.sirenTimer);
+    for (const p of parts) this.deps.bus.emitSiren({ partition: p, on: true });
+    this.log.info({ partitions: parts, ms }, 'siren test');
+    this.sirenTimer = setTimeout(() => {
+      this.sirenTimer = null;
+      const sounding = new Set(
+        this.status()
+          .filter((s) => s.state === 'triggered')
+          .map((s) => s.partition),
+      );
+      // a real alarm that started meanwhile keeps its siren
+      for (const p of parts) if (!sounding.has(p)) this.deps.bus.emitSiren({ partition: p, on: false });
+    }, ms);
+    this.sirenTimer.unref();
   }
 
   /** Restores the stored state (or a fresh one); resumes delays exactly. */
   start(): void {
     const now = this.deps.clock();
     const stored = this.deps.outbox.loadState<AlarmState>();
-    this.committed = this.deps.machine.reconcile(stored ?? undefined, now);
+    this.committed = this.machine.reconcile(stored ?? undefined, now);
     this.log.info({ restored: stored !== null, status: this.status() }, 'alarm machine ready');
     this.publishStatus();
   }
@@ -64,7 +110,7 @@ export class AlarmService {
   }
 
   status() {
-    return this.deps.machine.status(this.committed, this.deps.clock());
+    return this.machine.status(this.committed, this.deps.clock());
   }
 
   /** Applies one input; resolves once its consequences are durable (with the command outcome). */
@@ -91,13 +137,20 @@ export class AlarmService {
     this.draining = true;
     try {
       while (this.queue.length > 0) {
-        const items = this.queue.splice(0);
+        const head = this.queue[0]!;
+        if (head.reconfigure) {
+          this.queue.shift();
+          await this.applyReconfigure(head);
+          continue;
+        }
+        const cut = this.queue.findIndex((q) => q.reconfigure);
+        const items = this.queue.splice(0, cut === -1 ? this.queue.length : cut);
         const now = this.deps.clock();
         let state = this.committed;
         const drafts: EventDraft[] = [];
         const results: Array<CommandOutcome | undefined> = [];
         for (const item of items) {
-          const t = this.deps.machine.next(state, item.input, now);
+          const t = this.machine.next(state, item.input, now);
           state = t.state;
           results.push(t.result);
           for (const e of t.effects) {
@@ -130,6 +183,35 @@ export class AlarmService {
     } finally {
       this.draining = false;
     }
+  }
+
+  private async applyReconfigure(item: Queued): Promise<void> {
+    const { machine, persist } = item.reconfigure!;
+    const busy = this.status().filter((p) => p.state !== 'disarmed');
+    if (busy.length > 0) {
+      item.resolve({
+        ok: false,
+        code: 'E_ARMED',
+        message: `partition ${busy.map((p) => p.partition).join(', ')} is not disarmed`,
+      });
+      return;
+    }
+    try {
+      // The reconciled state first: any config can read it back, so if persisting the
+      // config fails, the next commit (or a restart) simply continues with the old one.
+      const state = machine.reconcile(this.committed, this.deps.clock());
+      await this.deps.outbox.enqueue([], state);
+      persist();
+      this.machine = machine;
+      this.verifier = new CodeVerifier(machine.settings);
+      this.committed = state;
+    } catch (err) {
+      item.reject(err as Error);
+      return;
+    }
+    this.log.info({ zones: machine.settings.zones.length }, 'configuration replaced');
+    item.resolve({ ok: true });
+    this.publishStatus();
   }
 
   private publishStatus(): void {

@@ -62,7 +62,44 @@ export function premisesIssues(premises: PremisesConfig, base = '/premises'): Co
       });
     } else seen.set(z.zone, i);
   });
+  const partitions = new Set([1, ...premises.zones.map((z) => z.partition ?? 1)]);
+  (premises.auto_arm ?? []).forEach((a, i) => {
+    if (!partitions.has(a.partition)) {
+      issues.push({
+        path: `${base}/auto_arm/${i}/partition`,
+        message: `no zone is in partition ${a.partition}`,
+      });
+    }
+  });
+  const users = new Map<string, number>();
+  (premises.users ?? []).forEach((u, i) => {
+    const first = users.get(u.user);
+    if (first !== undefined) {
+      issues.push({
+        path: `${base}/users/${i}/user`,
+        message: `user ${u.user} already defined at /users/${first}`,
+      });
+    } else users.set(u.user, i);
+    if (!wellFormedHash(u.code_hash)) {
+      issues.push({ path: `${base}/users/${i}/code_hash`, message: HASH_FORMAT });
+    }
+  });
+  if (premises.installer_code_hash !== undefined && !wellFormedHash(premises.installer_code_hash)) {
+    issues.push({ path: `${base}/installer_code_hash`, message: HASH_FORMAT });
+  }
   return issues;
+}
+
+const HASH_FORMAT = 'must be scrypt$<N>$<r>$<p>$<salt base64>$<hash base64> (see hashCode)';
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** The shape hashCode produces; verifyCode never matches anything else. */
+function wellFormedHash(h: string): boolean {
+  const parts = h.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const nums = parts.slice(1, 4).map(Number);
+  if (!nums.every((n) => Number.isInteger(n) && n > 0) || nums[0]! > 1 << 20) return false;
+  return B64.test(parts[4]!) && B64.test(parts[5]!) && Buffer.from(parts[5]!, 'base64').length === 32;
 }
 
 function semanticIssues(c: GatewayConfig): ConfigIssue[] {

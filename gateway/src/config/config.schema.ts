@@ -150,10 +150,24 @@ export const GatewayConfig = Type.Object(
       default: { version: 0, zones: [] },
     }),
     log_level: LogLevel,
+    /** How long a remote `siren_test` command sounds the siren. */
+    siren_test_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 60, description: 'default 5' })),
     /** Absent = no Modbus devices; every nested error is reported (a union would hide them). */
     modbus: Type.Optional(ModbusSettings),
     /** Absent = no serial panel (not a union with null: a union would hide nested errors). */
     serial_panel: Type.Optional(SerialPanelSettings),
+    /** zigbee2mqtt friendly names of sirens that follow the alarm's siren (`<name>/set` warning). */
+    zigbee_sirens: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 32 })),
+    /** Device supervision (Contact ID 381): grade 2 = 2 h, grade 3 = 20 min; interval_s overrides. */
+    supervision: Type.Optional(
+      Type.Object(
+        {
+          grade: Type.Optional(Type.Union([Type.Literal(2), Type.Literal(3)], { description: 'default 2' })),
+          interval_s: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,7 @@ import {
   Ack,
   Command,
   type CommandResult,
+  type ConfigApplied,
   type EventBatch,
   type GatewayEvent,
   type GatewayStatus,
@@ -34,6 +35,11 @@ export interface UplinkOptions {
   /** Applies an arm/disarm command; resolves once its consequences are committed. */
   onCommand: (cmd: Command) => Promise<CommandOutcome>;
   partitions: () => PartitionStatusChange['partitions'];
+  /**
+   * Handles a `config/desired` message (its version and raw premises config); resolves with
+   * the ConfigApplied to publish, or null to stay silent (an old version re-delivered).
+   */
+  onDesiredConfig?: (version: number, config: unknown) => Promise<ConfigApplied | null>;
   clock?: () => number;
   configVersion?: number;
   version?: string;
@@ -78,6 +84,7 @@ export class Uplink {
   private resendTimer: NodeJS.Timeout | null = null;
   private pumpScheduled = false;
   private lastProgress = 0;
+  private desiredChain: Promise<void> = Promise.resolve();
   readonly counters = { batches_sent: 0, events_sent: 0, acks: 0, resends: 0, connects: 0, bad_messages: 0 };
 
   constructor(private readonly opts: UplinkOptions) {
@@ -206,7 +213,6 @@ export class Uplink {
     this.inflight.clear();
     this.inflightT.clear();
     this.log.info({ url: o.url, outbox: o.outbox.counts() }, 'cloud connected');
-    this.publishStatus('online');
     client
       .subscribeAsync(
         {
@@ -217,7 +223,12 @@ export class Uplink {
         {},
       )
       .then(
-        () => this.pump(),
+        () => {
+          // Online only once commands can reach us: the cloud shows the gateway online (and
+          // operators send commands) only after our subscriptions are in place.
+          this.publishStatus('online');
+          this.pump();
+        },
         (err: Error) => this.log.error({ err: err.message, code: 'E_UPLINK_SUBSCRIBE' }, 'subscribe failed'),
       );
   }
@@ -251,11 +262,46 @@ export class Uplink {
     if (t === topic(id, 'ack')) this.onAck(payload);
     else if (t === topic(id, 'command')) void this.onCommandMessage(payload);
     else if (t === topic(id, 'configDesired')) {
-      this.log.info(
-        { bytes: payload.byteLength },
-        'desired config received; remote config is not applied yet',
-      );
+      this.desiredChain = this.desiredChain.then(() => this.onDesiredMessage(payload));
     }
+  }
+
+  /** Desired configs are handled one at a time, in arrival order. */
+  private async onDesiredMessage(payload: Buffer): Promise<void> {
+    let msg = null as { version?: unknown; config?: unknown } | null;
+    try {
+      msg = JSON.parse(payload.toString('utf8')) as typeof msg;
+    } catch {}
+    const version = msg?.version;
+    if (!msg || typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
+      this.counters.bad_messages++;
+      this.log.warn({ code: 'E_BAD_CONFIG' }, 'desired config without a version ignored');
+      return;
+    }
+    if (!this.opts.onDesiredConfig) return;
+    try {
+      const applied = await this.opts.onDesiredConfig(version, msg.config);
+      if (applied) this.publishConfigApplied(applied);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, code: 'E_INTERNAL', version }, 'desired config failed');
+      this.publishConfigApplied({
+        version,
+        ok: false,
+        errors: [{ path: '/', message: 'E_INTERNAL: the config could not be committed' }],
+        ts: this.clock(),
+      });
+    }
+  }
+
+  /** Publishes a ConfigApplied (QoS 1). */
+  publishConfigApplied(applied: ConfigApplied): void {
+    this.client?.publish(topic(this.opts.gatewayId, 'configApplied'), JSON.stringify(applied), { qos: 1 });
+  }
+
+  /** The premises config version now in force; the retained status is re-published with it. */
+  setConfigVersion(version: number): void {
+    this.opts.configVersion = version;
+    if (this.connected) this.publishStatus('online');
   }
 
   private onAck(payload: Buffer): void {
@@ -312,14 +358,6 @@ export class Uplink {
         ok: false,
         code: 'E_EXPIRED',
         message: 'command expired',
-        ts: now,
-      };
-    } else if (cmd.type !== 'arm' && cmd.type !== 'disarm' && cmd.type !== 'bypass') {
-      result = {
-        command_id: cmd.command_id,
-        ok: false,
-        code: 'E_UNSUPPORTED',
-        message: `command ${cmd.type} is not supported yet`,
         ts: now,
       };
     } else if (cmd.type === 'arm' && !cmd.mode) {

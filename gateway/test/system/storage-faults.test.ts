@@ -6,7 +6,7 @@ import type { GatewayEvent } from '@mertah/protocol';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Controller, Outbox, parseConfig } from '../../src/index.js';
+import { Controller, Outbox, parseConfig, type Zigbee2MqttDriver } from '../../src/index.js';
 import { FakeCloud } from '../support/cloud.js';
 import { testLogger } from '../support/log.js';
 import { tempDir } from '../support/tmp.js';
@@ -68,7 +68,7 @@ describe('storage faults', () => {
     tmp.cleanup();
   });
 
-  it('disk full mid-burst: the siren still sounds, sensor messages wait unacked, nothing committed is lost, and the outbox resumes', async () => {
+  it('disk full mid-burst: a fire after a blocked message still sounds the siren, later messages keep flowing unacked, nothing is lost, and the outbox resumes', async () => {
     mounted = tryMountTmpfs(mnt, '8m');
     const GW = 'gw-diskfull';
     const cloud = new FakeCloud(GW);
@@ -129,22 +129,31 @@ describe('storage faults', () => {
         const pages = Number(controller.outbox.sqlite.pragma('page_count', { simple: true }));
         controller.outbox.sqlite.pragma(`max_page_count = ${pages}`);
       }
-      // A fire as the disk fills: its commit fails, yet the siren sounds.
-      await z2m.publishAsync('zigbee2mqtt/smoke', JSON.stringify({ smoke: true }), { qos: 1 });
+      // A leak as the disk fills: its commit fails and the driver retries it, unacked.
+      await publish(TOTAL / 2);
       const critical = await waitFor(
-        () => logs.find((l) => l.code === 'E_OUTBOX_FULL'),
+        // the commit's own report (the uplink may also meet the full disk, at error level)
+        () =>
+          logs.find((l) => l.code === 'E_OUTBOX_FULL' && String(l.msg).startsWith('outbox commit failed')),
         20_000,
         'E_OUTBOX_FULL',
       );
       expect(critical.level).toBe(60); // fatal: the journal's "critical"
+      await waitFor(() => logs.find((l) => l.code === 'E_Z2M_COMMIT'), 5000, 'the driver retrying');
       const seqWhileFull = controller.outbox.counts().last_seq;
       expect(seqWhileFull).toBe(TOTAL / 2);
+      expect(sirens).toEqual([]); // a leak is silent
 
+      // A fire AFTER the blocked message: it is not stuck behind it, the siren sounds at once.
+      await z2m.publishAsync('zigbee2mqtt/smoke', JSON.stringify({ smoke: true }), { qos: 1 });
       await waitFor(() => sirens.includes(true), 5000, 'siren on while the disk is full');
       expect(controller.outbox.counts().last_seq).toBe(seqWhileFull); // the fire is not stored yet
-      // The rest of the burst arrives while the disk is full: it waits in the broker, unacked.
-      for (let i = TOTAL / 2; i < TOTAL; i++) await publish(i);
-      await waitFor(() => logs.find((l) => l.code === 'E_Z2M_COMMIT'), 5000, 'the driver retrying');
+      // The rest of the burst reaches the driver while the disk is full; nothing is acked yet.
+      for (let i = TOTAL / 2 + 1; i < TOTAL; i++) await publish(i);
+      const driver = controller.drivers.find((d) => d.name === 'zigbee2mqtt') as Zigbee2MqttDriver;
+      const received = TOTAL + 1;
+      await waitFor(() => driver.counters.messages >= received, 10_000, 'every message received');
+      expect(driver.unacked).toBeGreaterThan(0);
       expect(controller.outbox.counts().last_seq).toBe(seqWhileFull);
 
       if (mounted) rmSync(filler);
@@ -153,6 +162,8 @@ describe('storage faults', () => {
       const expected = TOTAL + 1; // every leak flip and the fire
       await waitFor(() => distinctBySeq(cloud.events).length >= expected, 40_000, 'every event in the cloud');
       await waitFor(() => controller.outbox.counts().events === 0, 10_000, 'all acked');
+      await waitFor(() => driver.unacked === 0, 10_000, 'every premises message acknowledged');
+      expect(driver.counters.messages).toBe(received); // nothing redelivered: each acked once
 
       const events = distinctBySeq(cloud.events).sort((a, b) => a.seq - b.seq);
       expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1)); // contiguous, none lost

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { GatewayId } from '@mertah/protocol';
 import { Type } from '@sinclair/typebox';
-import { CommandBody, CommandView, errors, Gateway } from './schemas.js';
+import { CommandBody, CommandView, errors, Gateway, GatewayConfigView } from './schemas.js';
 
 export const gatewaysRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -35,6 +35,43 @@ export const gatewaysRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req, reply) => {
       const out = await app.gateways.provision(req.principal, req.body.gateway_id, req.body.name ?? '');
       return reply.code(201).send(out);
+    },
+  );
+
+  app.put(
+    '/gateways/:id/config',
+    {
+      schema: {
+        tags: ['gateways'],
+        summary: 'Push a premises config (supervisor); the cloud assigns its version and publishes it',
+        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        body: Type.Unknown({ description: 'a PremisesConfig (protocol schema); its version is ignored' }),
+        response: { 200: GatewayConfigView, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => app.gatewayConfig.put(req.principal, req.params.id, req.body),
+  );
+
+  app.get(
+    '/gateways/:id/config',
+    {
+      schema: {
+        tags: ['gateways'],
+        summary: 'Desired and applied config; ?format=file: the desired premises config as a JSON file',
+        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        querystring: Type.Object({ format: Type.Optional(Type.Literal('file')) }),
+        response: { 200: GatewayConfigView, ...errors(401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      if (req.query.format === 'file') {
+        const f = await app.gatewayConfig.file(req.principal, req.params.id);
+        return reply
+          .header('content-disposition', `attachment; filename="${f.name}"`)
+          .type('application/json; charset=utf-8')
+          .send(f.text as never); // already JSON: a string with a JSON content type is sent as is
+      }
+      return app.gatewayConfig.get(req.principal, req.params.id);
     },
   );
 

@@ -61,6 +61,23 @@ export const CommandView = Type.Object({
 });
 
 /** The error answers a route can give, for the OpenAPI document. */
+export const GatewayConfigView = Type.Object({
+  gateway_id: Type.String(),
+  desired: Type.Union([
+    Type.Object({
+      version: Type.Integer(),
+      config: Type.Unknown(),
+      created_by: Type.String(),
+      created_at: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+  applied_version: Type.Union([Type.Integer(), Type.Null()]),
+  applied: Type.Union([Type.Unknown(), Type.Null()], {
+    description: 'the last ConfigApplied, with its errors',
+  }),
+});
+
 export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
 }
