@@ -1,15 +1,21 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CloudClient, GATEWAY_MAIN, ServiceProcess, Zigbee2MqttEmulator } from '@mertah/device-sim';
+import type { Zigbee2MqttEmulator } from '@mertah/device-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CloudHandle, SseReader, startCloud, tmp, waitFor } from './support.js';
+import {
+  type CloudHandle,
+  type PremisesHandle,
+  SseReader,
+  startCloud,
+  startPremises,
+  tmp,
+  waitFor,
+} from './support.js';
 
 describe('a premises config pushed from the cloud', () => {
   const dir = tmp('e2e-config');
   let cloud: CloudHandle;
-  let gateway: ServiceProcess;
+  let premises: PremisesHandle;
   let emulator: Zigbee2MqttEmulator;
-  let api: CloudClient;
   const gatewayId = 'gw-e2e-config';
   const zones = [{ zone: 1, name: 'Front door', type: 'entry_exit', partition: 1, device: 'front_door' }];
 
@@ -21,40 +27,23 @@ describe('a premises config pushed from the cloud', () => {
 
   beforeAll(async () => {
     cloud = await startCloud({ dataDir: join(dir, 'cloud') });
-    api = new CloudClient(cloud.http, cloud.token);
-    const { secret } = await api.provisionGateway(gatewayId, 'E2E config premises');
-    const gwDir = join(dir, gatewayId);
-    mkdirSync(gwDir, { recursive: true });
-    const config = {
-      gateway_id: gatewayId,
-      data_dir: gwDir,
-      cloud: { url: cloud.mqtt, secret, keepalive_s: 10 },
-      premises_broker: { embedded: { host: '127.0.0.1', port: 0 }, base_topic: 'zigbee2mqtt' },
+    premises = await startPremises({
+      dir,
+      http: cloud.http,
+      token: cloud.token,
+      mqttUrl: cloud.mqtt,
+      gatewayId,
       premises: { version: 0, entry_delay_s: 1, exit_delay_s: 1, siren_time_s: 60, zones },
-      log_level: 'warn',
-    };
-    const configPath = join(gwDir, 'gateway.json');
-    writeFileSync(configPath, JSON.stringify(config));
-    gateway = new ServiceProcess({
-      name: 'gateway',
-      command: process.execPath,
-      args: [GATEWAY_MAIN, '--config', configPath],
-      logFile: join(gwDir, 'gateway.log'),
+      devices: [
+        ['front_door', 'contact'],
+        ['bathroom_leak', 'water_leak'],
+      ],
     });
-    const ready = await gateway.start();
-    emulator = new Zigbee2MqttEmulator({ url: `mqtt://127.0.0.1:${ready.premises_port}`, qos: 1 });
-    await emulator.start();
-    await emulator.pair('front_door', 'contact');
-    await emulator.pair('bathroom_leak', 'water_leak');
-    await waitFor(
-      'gateway online',
-      async () => (await api.gateways()).gateways.find((g) => g.gateway_id === gatewayId)?.online,
-    );
+    emulator = premises.emulator;
   });
 
   afterAll(async () => {
-    await emulator?.stop();
-    await gateway?.close();
+    await premises?.close();
     await cloud?.proc.close();
   });
 

@@ -1,13 +1,19 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CloudClient, GATEWAY_MAIN, ServiceProcess, Zigbee2MqttEmulator } from '@mertah/device-sim';
+import { CloudClient, type Zigbee2MqttEmulator } from '@mertah/device-sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CloudHandle, SseReader, startCloud, tmp, waitFor } from './support.js';
+import {
+  type CloudHandle,
+  type PremisesHandle,
+  SseReader,
+  startCloud,
+  startPremises,
+  tmp,
+} from './support.js';
 
 describe('one alarm from sensor to operator', () => {
   const dir = tmp('e2e');
   let cloud: CloudHandle;
-  let gateway: ServiceProcess;
+  let premises: PremisesHandle;
   let emulator: Zigbee2MqttEmulator;
   let api: CloudClient;
   const gatewayId = 'gw-e2e-0001';
@@ -16,19 +22,12 @@ describe('one alarm from sensor to operator', () => {
   beforeAll(async () => {
     cloud = await startCloud({ dataDir: join(dir, 'cloud') });
     api = new CloudClient(cloud.http, cloud.token);
-    const { secret } = await api.provisionGateway(gatewayId, 'E2E premises');
-    const gwDir = join(dir, gatewayId);
-    mkdirSync(gwDir, { recursive: true });
-    const config = {
-      gateway_id: gatewayId,
-      data_dir: gwDir,
-      cloud: { url: cloud.mqtt, secret, keepalive_s: 10 },
-      premises_broker: {
-        url: 'mqtt://127.0.0.1:0',
-        embedded: { host: '127.0.0.1', port: 0 },
-        base_topic: 'zigbee2mqtt',
-      },
-      outbox: { max_records: 10_000, batch_size: 500, window: 5000 },
+    premises = await startPremises({
+      dir,
+      http: cloud.http,
+      token: cloud.token,
+      mqttUrl: cloud.mqtt,
+      gatewayId,
       premises: {
         version: 1,
         entry_delay_s: entryDelayS,
@@ -40,30 +39,16 @@ describe('one alarm from sensor to operator', () => {
           { zone: 2, name: 'Kitchen leak', type: 'water_24h', partition: 1, device: 'kitchen_leak' },
         ],
       },
-      log_level: 'warn',
-    };
-    const configPath = join(gwDir, 'gateway.json');
-    writeFileSync(configPath, JSON.stringify(config));
-    gateway = new ServiceProcess({
-      name: 'gateway',
-      command: process.execPath,
-      args: [GATEWAY_MAIN, '--config', configPath],
-      logFile: join(gwDir, 'gateway.log'),
+      devices: [
+        ['front_door', 'contact'],
+        ['kitchen_leak', 'water_leak'],
+      ],
     });
-    const ready = await gateway.start();
-    emulator = new Zigbee2MqttEmulator({ url: `mqtt://127.0.0.1:${ready.premises_port}`, qos: 1 });
-    await emulator.start();
-    await emulator.pair('front_door', 'contact');
-    await emulator.pair('kitchen_leak', 'water_leak');
-    await waitFor(
-      'gateway online',
-      async () => (await api.gateways()).gateways.find((g) => g.gateway_id === gatewayId)?.online,
-    );
+    emulator = premises.emulator;
   });
 
   afterAll(async () => {
-    await emulator?.stop();
-    await gateway?.close();
+    await premises?.close();
     await cloud?.proc.close();
   });
 

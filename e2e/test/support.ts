@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLOUD_MAIN, GATEWAY_MAIN, ServiceProcess } from '@mertah/device-sim';
+import {
+  CLOUD_MAIN,
+  CloudClient,
+  type DeviceKind,
+  GATEWAY_MAIN,
+  ServiceProcess,
+  Zigbee2MqttEmulator,
+} from '@mertah/device-sim';
 
 export function tmp(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `mertah-${prefix}-`));
@@ -169,4 +176,74 @@ export class SseReader {
   close(): void {
     this.ctrl.abort();
   }
+}
+
+export interface PremisesHandle {
+  gatewayId: string;
+  secret: string;
+  dir: string;
+  configPath: string;
+  gateway: ServiceProcess;
+  emulator: Zigbee2MqttEmulator;
+  api: CloudClient;
+  close(): Promise<void>;
+}
+
+/**
+ * One premises against a running cloud: provisions the gateway over the API, writes its
+ * config, starts the real gateway process (embedded premises broker on a free port), pairs
+ * the emulated zigbee2mqtt devices and waits until the cloud shows the gateway online.
+ */
+export async function startPremises(opts: {
+  dir: string;
+  http: string;
+  token: string;
+  /** The cloud's MQTT URL as the gateway should dial it (mqtt:// or mqtts://). */
+  mqttUrl: string;
+  gatewayId: string;
+  premises: Record<string, unknown>;
+  devices: Array<[name: string, kind: DeviceKind]>;
+  cloud?: Record<string, unknown>;
+}): Promise<PremisesHandle> {
+  const api = new CloudClient(opts.http, opts.token);
+  const { secret } = await api.provisionGateway(opts.gatewayId, `Premises ${opts.gatewayId}`);
+  const dir = join(opts.dir, opts.gatewayId);
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    gateway_id: opts.gatewayId,
+    data_dir: dir,
+    cloud: { url: opts.mqttUrl, secret, keepalive_s: 10, ...opts.cloud },
+    premises_broker: { embedded: { host: '127.0.0.1', port: 0 }, base_topic: 'zigbee2mqtt' },
+    premises: opts.premises,
+    log_level: 'warn',
+  };
+  const configPath = join(dir, 'gateway.json');
+  writeFileSync(configPath, JSON.stringify(config));
+  const gateway = new ServiceProcess({
+    name: opts.gatewayId,
+    command: process.execPath,
+    args: [GATEWAY_MAIN, '--config', configPath],
+    logFile: join(dir, 'gateway.log'),
+  });
+  const ready = await gateway.start();
+  const emulator = new Zigbee2MqttEmulator({ url: `mqtt://127.0.0.1:${ready.premises_port}`, qos: 1 });
+  await emulator.start();
+  for (const [name, kind] of opts.devices) await emulator.pair(name, kind);
+  await waitFor(
+    `${opts.gatewayId} online`,
+    async () => (await api.gateways()).gateways.find((g) => g.gateway_id === opts.gatewayId)?.online,
+  );
+  return {
+    gatewayId: opts.gatewayId,
+    secret,
+    dir,
+    configPath,
+    gateway,
+    emulator,
+    api,
+    async close() {
+      await emulator.stop();
+      await gateway.close();
+    },
+  };
 }

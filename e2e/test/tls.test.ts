@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CloudClient, GATEWAY_MAIN, ServiceProcess, Zigbee2MqttEmulator } from '@mertah/device-sim';
+import { CLOUD_MAIN, CloudClient, ServiceProcess } from '@mertah/device-sim';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuilt, SseReader, tmp, waitFor } from './support.js';
-import { CLOUD_MAIN } from '@mertah/device-sim';
+import { type PremisesHandle, requireBuilt, SseReader, startPremises, tmp } from './support.js';
 
 /** A throwaway CA and a server certificate for 127.0.0.1, made with openssl. */
 function makeCerts(dir: string): { ca: string; cert: string; key: string; otherCa: string } {
@@ -81,8 +80,7 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string; otherC
 describe('gateway to cloud over MQTT with TLS', () => {
   const dir = tmp('tls');
   let cloud: ServiceProcess;
-  let gateway: ServiceProcess;
-  let emulator: Zigbee2MqttEmulator;
+  let premises: PremisesHandle | undefined;
   let api: CloudClient;
   let http = '';
   let mqttsPort = 0;
@@ -121,8 +119,7 @@ describe('gateway to cloud over MQTT with TLS', () => {
   });
 
   afterAll(async () => {
-    await emulator?.stop();
-    await gateway?.close();
+    await premises?.close();
     await cloud?.close();
   });
 
@@ -141,17 +138,13 @@ describe('gateway to cloud over MQTT with TLS', () => {
   });
 
   it('carries a sensor event from the gateway to an alarm over mqtts with the CA from ca_file', async () => {
-    const gwDir = join(dir, gatewayId);
-    mkdirSync(gwDir, { recursive: true });
-    const config = {
-      gateway_id: gatewayId,
-      data_dir: gwDir,
-      cloud: { url: `mqtts://127.0.0.1:${mqttsPort}`, secret, ca_file: certs.ca, keepalive_s: 10 },
-      premises_broker: {
-        url: 'mqtt://127.0.0.1:0',
-        embedded: { host: '127.0.0.1', port: 0 },
-        base_topic: 'zigbee2mqtt',
-      },
+    premises = await startPremises({
+      dir,
+      http,
+      token,
+      mqttUrl: `mqtts://127.0.0.1:${mqttsPort}`,
+      cloud: { ca_file: certs.ca },
+      gatewayId: 'gw-tls-0002',
       premises: {
         version: 1,
         entry_delay_s: 30,
@@ -162,31 +155,16 @@ describe('gateway to cloud over MQTT with TLS', () => {
           { zone: 1, name: 'Living room smoke', type: 'fire_24h', partition: 1, device: 'living_smoke' },
         ],
       },
-      log_level: 'warn',
-    };
-    const configPath = join(gwDir, 'gateway.json');
-    writeFileSync(configPath, JSON.stringify(config));
-    gateway = new ServiceProcess({
-      name: 'gateway',
-      command: process.execPath,
-      args: [GATEWAY_MAIN, '--config', configPath],
-      logFile: join(gwDir, 'gateway.log'),
+      devices: [['living_smoke', 'smoke']],
     });
-    const ready = await gateway.start();
-    emulator = new Zigbee2MqttEmulator({ url: `mqtt://127.0.0.1:${ready.premises_port}`, qos: 1 });
-    await emulator.start();
-    await emulator.pair('living_smoke', 'smoke');
-    await waitFor(
-      'gateway online over TLS',
-      async () => (await api.gateways()).gateways.find((g) => g.gateway_id === gatewayId)?.online,
-    );
+    const emulator = premises.emulator;
 
     const sse = new SseReader(`${http}/api/alarms/stream`, { authorization: `Bearer ${token}` });
     try {
       await emulator.update('living_smoke', { smoke: true });
       const msg = await sse.waitFor((m) => m.event === 'alarm' && JSON.parse(m.data).code === '110', 15_000);
       expect(JSON.parse(msg.data)).toMatchObject({
-        gateway_id: gatewayId,
+        gateway_id: premises.gatewayId,
         zone: 1,
         event_class: 'fire',
         priority: 1,

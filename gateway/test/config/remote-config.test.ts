@@ -149,7 +149,9 @@ describe('cloud-managed config', () => {
     await start();
     await waitFor(() => cloud.statuses.find((s) => s.state === 'online'));
     const sirens: boolean[] = [];
-    controller!.bus.onSiren(sirens, (s) => sirens.push(s.on));
+    controller!.bus.onSiren(sirens, (s) => {
+      sirens.push(s.on);
+    });
     await cloud.command({ command_id: 'siren-1', type: 'siren_test' });
     const r = await waitFor(() => cloud.results.find((x) => x.command_id === 'siren-1'));
     expect(r).toMatchObject({ ok: true, data: { siren_s: 1 } });

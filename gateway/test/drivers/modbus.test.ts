@@ -535,6 +535,8 @@ describe('controller with Modbus', () => {
         partition: 1,
         mode: 'armed_away',
         issued_by: 'u',
+        issued_at: Date.now(),
+        expires_at: Date.now() + 60_000,
       }),
     ).resolves.toMatchObject({ ok: true });
 
@@ -543,7 +545,14 @@ describe('controller with Modbus', () => {
     expect(burglary).toMatchObject({ zone: 1, device: 'io1/door', qualifier: 'new' });
     await waitFor(() => sim.getCoil(0), 5000, 'siren coil on');
 
-    await controller.onCommand({ command_id: 'd', type: 'disarm', partition: 1, issued_by: 'u' });
+    await controller.onCommand({
+      command_id: 'd',
+      type: 'disarm',
+      partition: 1,
+      issued_by: 'u',
+      issued_at: Date.now(),
+      expires_at: Date.now() + 60_000,
+    });
     await waitFor(() => !sim.getCoil(0), 5000, 'siren coil off');
 
     sim.setRegister(0, 95); // 9.5 °C > 8

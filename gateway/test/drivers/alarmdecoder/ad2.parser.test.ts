@@ -26,10 +26,12 @@ function message(r: Ad2ParseResult): Ad2Message {
   return r.message;
 }
 
-function parsed<T extends Ad2Message['type']>(line: string, type: T): Extract<Ad2Message, { type: T }> {
+// `type` may be a union member's alternative ('expander' | 'relay'), so match by assignability.
+type Of<T extends Ad2Message['type']> = Ad2Message & { type: T };
+function parsed<T extends Ad2Message['type']>(line: string, type: T): Of<T> {
   const m = message(parseAd2Line(line));
   expect(m.type).toBe(type);
-  return m as Extract<Ad2Message, { type: T }>;
+  return m as Of<T>;
 }
 
 /** One check per corpus sample, in corpus order: what alarmdecoder's own tests expect of that line. */
