@@ -44,6 +44,12 @@ export async function runDemoScenario(o: DemoScenarioOptions): Promise<void> {
   for (const d of DEMO_DEVICES) if (!emulator.get(d.device)) await emulator.pair(d.device, d.kind);
   await sleep(1000, signal);
 
+  // The gateway announces itself online once it can take commands.
+  for (let i = 0; i < 60; i++) {
+    const { gateways } = await cloud.gateways();
+    if (gateways.find((g) => g.gateway_id === gatewayId)?.online) break;
+    await sleep(500, signal);
+  }
   // A fresh start: whatever a previous run left armed is disarmed first.
   await cloud.command(gatewayId, { type: 'disarm', partition: 1 }, 15);
   say('arming the premises (armed away) from the cloud');
