@@ -6,19 +6,17 @@
 //
 // The load (gateways) runs in a worker thread; the broker under test, and for the peers
 // the answering subscriber, in the main thread (Mosquitto in its own process).
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { startMosquitto } from '../lib/mosquitto.mjs';
 
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 100);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 64);
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 8000);
-const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
 const ROOT = 'mertah/v1/gw';
 
 // ---------------------------------------------------------------------------------------
@@ -150,17 +148,6 @@ function runLoad(port, gateways) {
 // main thread: brokers under test
 // ---------------------------------------------------------------------------------------
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** The peers' stand-in for ingest: one subscriber that acks every gateway's events, stores nothing. */
 async function responder(port) {
   const { default: mqtt } = await import('mqtt');
@@ -245,54 +232,18 @@ async function benchAedes() {
 }
 
 async function benchMosquitto(log) {
-  const dir = mkdtempSync(join(tmpdir(), 'mertah-bench-mosq-'));
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence false',
-      'max_inflight_messages 0',
-      'max_queued_messages 100000',
-      'log_dest none',
-      '',
-    ].join('\n'),
-  );
-  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d) => {
-    stderr += d;
-  });
+  const broker = await startMosquitto(['max_inflight_messages 0', 'max_queued_messages 100000']);
   try {
-    // wait until it accepts connections
-    const { default: mqtt } = await import('mqtt');
-    for (let i = 0; ; i++) {
-      const ok = await new Promise((resolve) => {
-        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 });
-        c.once('connect', () => {
-          c.end(true);
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-        c.once('close', () => resolve(false));
-      });
-      if (ok) break;
-      if (i > 50) throw new Error(`mosquitto did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    log(`mosquitto on ${port}`);
-    const sub = await responder(port);
+    log(`mosquitto on ${broker.port}`);
+    const sub = await responder(broker.port);
     try {
       const gateways = Array.from({ length: GATEWAYS }, (_, i) => ({ id: `gw-bench-${i}`, secret: 'x' }));
-      return await runLoad(port, gateways);
+      return await runLoad(broker.port, gateways);
     } finally {
       sub.end(true);
     }
   } finally {
-    proc.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    await broker.stop();
   }
 }
 
